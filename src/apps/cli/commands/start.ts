@@ -1,0 +1,35 @@
+import type { Command } from 'commander'
+import { defaultDataDir, formatModuleTable, startNode } from '../../node/index.ts'
+import type { LogEntry } from '../../../kernel/index.ts'
+
+export function registerStart (program: Command): void {
+  program
+    .command('start')
+    .description('boot a node with the default distribution of modules and keep it running')
+    .option('--data-dir <dir>', 'the node\'s data directory', defaultDataDir())
+    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .action(async (opts: { dataDir: string, logLevel: string }) => {
+      const node = await startNode({ dataDir: opts.dataDir, config: { logLevel: opts.logLevel as LogEntry['level'] } })
+      node.kernel.logs.subscribe(printLog)
+      for (const entry of node.kernel.logs.tail(undefined, 50)) printLog(entry)
+      console.log(`logos node running, data directory ${node.dataDir}`)
+      console.log(formatModuleTable(node.kernel.list()))
+      let stopping = false
+      const stop = (signal: string): void => {
+        if (stopping) return
+        stopping = true
+        console.log(`${signal}: stopping`)
+        node.stop().then(() => process.exit(0), (err: unknown) => {
+          console.error(err)
+          process.exit(1)
+        })
+      }
+      process.on('SIGINT', () => { stop('SIGINT') })
+      process.on('SIGTERM', () => { stop('SIGTERM') })
+    })
+}
+
+function printLog (entry: LogEntry): void {
+  const fields = entry.fields === undefined ? '' : ` ${JSON.stringify(entry.fields)}`
+  process.stderr.write(`${new Date(entry.at).toISOString()} ${entry.level.padEnd(5)} [${entry.module}] ${entry.message}${fields}\n`)
+}

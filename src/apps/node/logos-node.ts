@@ -1,0 +1,81 @@
+import { mkdir } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Kernel } from '../../kernel/index.ts'
+import type { DirectoryEntry, KernelOptions, StartResult } from '../../kernel/index.ts'
+import { findModuleFolders } from './distribution.ts'
+import { readNodeConfig } from './node-config.ts'
+import type { NodeConfig } from './node-config.ts'
+
+export interface NodeOptions extends Partial<Omit<KernelOptions, 'dataDir' | 'config'>> {
+  dataDir?: string
+  /** Module folders to load instead of the built-in distribution. */
+  moduleDirs?: string[]
+  /** Loads only these names of the distribution (all when absent). */
+  only?: string[]
+  /** Merged over the data directory's config.json. */
+  config?: Partial<NodeConfig>
+  /** Whether to start the modules (default true). */
+  start?: boolean
+}
+
+export interface LogosNode {
+  kernel: Kernel
+  dataDir: string
+  results: StartResult[]
+  stop: () => Promise<void>
+}
+
+/** The data directory a node uses when none is given: $LOGOS_DATA_DIR, else ~/.logos. */
+export function defaultDataDir (): string {
+  return resolve(process.env.LOGOS_DATA_DIR ?? join(homedir(), '.logos'))
+}
+
+/** Boots a node: a kernel, the default distribution of modules (minus the disabled ones), all started. */
+export async function startNode (options: NodeOptions = {}): Promise<LogosNode> {
+  const dataDir = resolve(options.dataDir ?? defaultDataDir())
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const fileConfig = await readNodeConfig(dataDir)
+  const config: NodeConfig = {
+    ...fileConfig,
+    ...options.config,
+    modules: { ...fileConfig.modules, ...options.config?.modules }
+  }
+  const moduleConfig: Record<string, Record<string, unknown>> = {}
+  for (const [name, settings] of Object.entries(config.modules)) moduleConfig[name] = settings.config ?? {}
+  const kernel = new Kernel({ ...options, dataDir, config: moduleConfig, logLevel: options.logLevel ?? config.logLevel })
+  for (const [name, settings] of Object.entries(config.modules)) {
+    if (settings.logLevel !== undefined) kernel.logs.setLevel(name, settings.logLevel)
+  }
+  const dirs = options.moduleDirs ?? await findModuleFolders()
+  for (const dir of dirs) {
+    const entry = await kernel.load({ dir }, { trusted: options.moduleDirs === undefined }).catch((err: unknown) => {
+      kernel.logs.write({ at: Date.now(), module: 'node', level: 'error', message: `cannot load ${dir}: ${(err as Error).message}` })
+      return undefined
+    })
+    if (entry === undefined) continue
+    const settings = config.modules[entry.name]
+    const unwanted = settings?.enabled === false || (options.only !== undefined && !options.only.includes(entry.name))
+    if (unwanted) await kernel.unload(entry.name, { cascade: true })
+  }
+  const results = options.start === false ? [] : await kernel.startAll()
+  let stopped = false
+  return {
+    kernel,
+    dataDir,
+    results,
+    stop: async () => {
+      if (stopped) return
+      stopped = true
+      await kernel.shutdown()
+    }
+  }
+}
+
+/** A one-line view of each module, for the CLI. */
+export function formatModuleTable (entries: DirectoryEntry[]): string {
+  const rows = entries.map(e => [e.name, e.version, e.state, e.host, e.cause?.message ?? ''])
+  const widths = [0, 1, 2, 3].map(i => Math.max(...rows.map(r => (r[i] as string).length), ['NAME', 'VERSION', 'STATE', 'HOST'][i]?.length ?? 0))
+  const line = (r: string[]): string => r.map((c, i) => i < 4 ? c.padEnd(widths[i] as number) : c).join('  ').trimEnd()
+  return [line(['NAME', 'VERSION', 'STATE', 'HOST', 'NOTE']), ...rows.map(line)].join('\n')
+}
