@@ -7,9 +7,12 @@ describe('logos CLI', () => {
     const dir = await tempDir()
     const { child, output } = await startCli(['start', '--data-dir', dir.path], /NAME\s+VERSION\s+STATE[\s\S]*directory\s+\S+\s+running/, { timeoutMs: 60_000 })
     expect(output()).toContain(`data directory ${dir.path}`)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(child.exitCode).toBeNull() // still running until told to stop
     const exited = new Promise<number | null>(resolve => child.on('exit', resolve))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
+    expect(output()).toContain('SIGTERM: stopping')
     await dir.remove()
   })
 

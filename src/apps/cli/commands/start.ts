@@ -15,10 +15,13 @@ export function registerStart (program: Command): void {
       const node = await startNode({ dataDir: opts.dataDir, config: { logLevel: opts.logLevel } })
       node.kernel.logs.subscribe(printLog)
       for (const entry of node.kernel.logs.tail(undefined, 50)) printLog(entry)
+      // The node runs until it is told to stop, even when no module holds a socket or timer open.
+      const keepAlive = setInterval(() => {}, 1 << 30)
       let stopping = false
       const stop = (signal: string): void => {
         if (stopping) return
         stopping = true
+        clearInterval(keepAlive)
         console.log(`${signal}: stopping`)
         node.stop().then(() => process.exit(0), (err: unknown) => {
           console.error(err)
