@@ -6,6 +6,14 @@ import type { Host, LaunchSpec, ModuleDefinition, ModuleInstance, ProcessInfo } 
 
 export const IN_PROCESS_HOST = 'in-process'
 
+/** The definition each instance was started from, so a failed reload can start that code again without the disk. */
+const definitions = new WeakMap<ModuleInstance, ModuleDefinition>()
+
+/** The definition an instance of this host runs (undefined for instances of other hosts). */
+export function launchedDefinition (instance: ModuleInstance): ModuleDefinition | undefined {
+  return definitions.get(instance)
+}
+
 /** Runs modules in the kernel's own process: calls are plain function calls. */
 export function inProcessHost (): Host {
   return {
@@ -30,7 +38,7 @@ export function inProcessHost (): Host {
       const events = Object.entries(definition.events ?? {}).map(([name, e]) => e.description === undefined ? { name } : { name, description: e.description })
       const startedAt = Date.now()
       const info: ProcessInfo = { pid: process.pid, restarts: 0, startedAt }
-      return {
+      const instance: ModuleInstance = {
         methods,
         events,
         info: () => info,
@@ -42,6 +50,8 @@ export function inProcessHost (): Host {
           }
         }
       }
+      definitions.set(instance, definition)
+      return instance
     }
   }
 }
