@@ -169,14 +169,15 @@ describe('watching a folder', () => {
     }
     await waitUntil(async () => await rpc(node, 'modules.call', { module: 'counter', method: 'version' }) === 4)
     await pause(400)
-    let [info] = await rpc<Array<{ reloads: number, last?: { ok: boolean, trigger: string, version: string } }>>(node, 'modules.watches')
+    type Watch = { reloads: number, last?: { ok: boolean, trigger: string, version: string, rolledBack?: boolean, error?: { code: string } } }
+    let [info] = await rpc<Watch[]>(node, 'modules.watches')
     expect(info?.reloads).toBe(1)
     expect(info?.last).toMatchObject({ ok: true, trigger: 'watch', version: '4.0.0' })
 
     await writeCounter({ version: '6.0.0', value: 6, broken: 'throws' })
     await waitUntil(async () => (await rpc<Array<{ reloads: number }>>(node, 'modules.watches'))[0]?.reloads === 2)
     await waitUntil(async () => (await rpc<Array<{ last?: { ok: boolean } }>>(node, 'modules.watches'))[0]?.last?.ok === false);
-    [info] = await rpc<Array<{ reloads: number, last?: { ok: boolean, rolledBack?: boolean, error?: { code: string } } }>>(node, 'modules.watches')
+    [info] = await rpc<Watch[]>(node, 'modules.watches')
     expect(info?.last).toMatchObject({ ok: false, rolledBack: true, error: { code: 'ERR_RELOAD_FAILED' } })
     expect(await rpc(node, 'modules.call', { module: 'counter', method: 'version' })).toBe(4)
     const logs = await rpc<Array<{ message: string }>>(node, 'logs.tail', { module: 'developer', level: 'error' })
