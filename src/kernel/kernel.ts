@@ -58,6 +58,9 @@ interface Subscription {
 
 const NO_METHODS: ReadonlyMap<string, MethodEntry> = new Map()
 
+/** Call records between two readings of the wall clock (see Kernel.wallClockMs). */
+const CLOCK_RESYNC_RECORDS = 1024
+
 /** One loaded module, whatever its state. */
 class ModuleRecord {
   manifest: ModuleManifest
@@ -158,6 +161,8 @@ export class Kernel implements KernelPort {
   private readonly pending = new Set<PendingCall>()
   private ticker: ReturnType<typeof setInterval> | undefined
   private nextCallId = 0
+  private clockOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6
+  private clockReads = 0
   private shuttingDown = false
   private readonly maxCallDepth: number
   private readonly defaultCallTimeoutMs: number
@@ -798,7 +803,7 @@ export class Kernel implements KernelPort {
       caller: ctx.caller,
       target,
       method,
-      at: Date.now() - durationNs / 1e6,
+      at: this.wallClockMs(startNs),
       durationNs,
       ok
     }
@@ -808,6 +813,18 @@ export class Kernel implements KernelPort {
       const e = toLogosError(err)
       this.trace.publish({ ...record, error: { code: e.code, message: e.message } })
     }
+  }
+
+  /**
+   * Wall-clock ms of an hrtime reading. Date.now() costs about as much as the rest of a call record, so call records
+   * use an offset between the two clocks, read again every CLOCK_RESYNC_RECORDS records to follow clock adjustments.
+   */
+  private wallClockMs (ns: bigint): number {
+    if (++this.clockReads >= CLOCK_RESYNC_RECORDS) {
+      this.clockReads = 0
+      this.clockOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6
+    }
+    return this.clockOffsetMs + Number(ns) / 1e6
   }
 
   private record (name: string): ModuleRecord {
