@@ -2,7 +2,7 @@ import {
   CLIENT_HIGH_WATER_BYTES, CLIENT_QUEUE_RECORDS, FLUSH_RETRY_MS, MAX_RECORDS_PER_NOTIFICATION, MAX_SUBSCRIPTIONS_PER_CLIENT
 } from './constants.ts'
 import { DevLimitReachedError, DevSubscriptionNotFoundError } from './errors.ts'
-import { encodeJson } from './wire-values.ts'
+import { anyJson, traceRecordJson } from './record-json.ts'
 
 /** What the queue needs of a WebSocket (the `ws` package's WebSocket has it). */
 export interface OutboundSocket {
@@ -106,8 +106,8 @@ export class ClientQueue {
       this.droppedTotal++
       return
     }
-    // The notice goes where the gap is: before the first record that made it in after the loss (one slot per
-    // subscription beyond the limit at most).
+    // The notice goes where the gap is: before the first record that made it in after the loss. It may take the
+    // queue one past its limit (once per subscription), which keeps the bound.
     if (sub.dropped > 0) {
       this.queue.push({ sub, dropped: sub.dropped })
       sub.dropped = 0
@@ -139,16 +139,20 @@ export class ClientQueue {
         i++
         continue
       }
-      const items: unknown[] = []
-      while (i < queue.length && items.length < this.maxPerNotification) {
+      // One notification per run of one subscription's items, written as text directly (see record-json.ts).
+      const { method, field } = NOTIFICATIONS[first.sub.kind]
+      const itemJson = first.sub.kind === 'trace' ? traceRecordJson as (item: unknown) => string : anyJson
+      let text = '{"jsonrpc":"2.0","method":"' + method + '","params":{"subscription":"' + first.sub.id + '","' + field + '":['
+      let count = 0
+      while (i < queue.length && count < this.maxPerNotification) {
         const next = queue[i] as Item
         if (next.sub !== first.sub || 'dropped' in next) break
-        items.push(next.item)
+        text += (count === 0 ? '' : ',') + itemJson(next.item)
+        count++
         i++
       }
-      const { method, field } = NOTIFICATIONS[first.sub.kind]
-      this.send({ jsonrpc: '2.0', method, params: { subscription: first.sub.id, [field]: items } })
-      this.sentTotal += items.length
+      this.sendText(text + ']}}')
+      this.sentTotal += count
     }
     this.queue = []
     // Losses with nothing after them yet are reported now, so a client that catches up learns of them.
@@ -165,8 +169,12 @@ export class ClientQueue {
   }
 
   private send (message: unknown): void {
+    this.sendText(anyJson(message))
+  }
+
+  private sendText (text: string): void {
     try {
-      this.socket.send(encodeJson(message))
+      this.socket.send(text)
     } catch {
       // A closed socket: the connection's close handler ends the subscriptions.
     }
