@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path'
 import type { DirectoryEntry, JsonSchema, LogEntry, LogLevel, SystemAccess, TraceRecord } from '../../sdk/index.ts'
 import type { ActivityLog } from './activity.ts'
 import type { ClientQueue } from './client-queue.ts'
@@ -255,7 +256,7 @@ export function createApi (deps: ApiDeps): Map<string, RpcMethod> {
         const name = p.name as string
         notSelf(name, 'watch')
         const entry = system.describe(name)
-        if (entry.source === undefined || !entry.source.startsWith('/')) throw new DevNotWatchableError(name, 'it was not loaded from a folder')
+        if (entry.source === undefined || !isAbsolute(entry.source)) throw new DevNotWatchableError(name, 'it was not loaded from a folder')
         return watcher.watch(name, entry.source, (p.debounceMs as number | undefined) ?? WATCH_DEBOUNCE_MS)
       }
     },

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CHAIN, FIXTURES, post, rpc, rpcError, startDevNode } from './harness.ts'
+import { CHAIN, FIXTURES, post, ROOT, rpc, rpcError, startDevNode } from './harness.ts'
 import type { NodeUnderTest, RpcError } from './harness.ts'
 
 let node: NodeUnderTest
@@ -280,6 +280,35 @@ describe('developer interface over HTTP: methods', () => {
       expect((await rpcError(node, method, { name: 'developer' })).data?.code).toBe('ERR_DEV_SELF_CONTROL')
     }
     expect((await rpcError(node, 'modules.stop', { name: 'directory' })).data?.code).toBe('ERR_MODULE_PROTECTED')
+  })
+
+  it('rpc.discover publishes every method as OpenRPC, and docs/developer-api.md documents each one', async () => {
+    const doc = await rpc<{
+      openrpc: string
+      servers: Array<{ url: string }>
+      methods: Array<{ name: string, params: Array<{ name: string, schema: unknown, required: boolean }>, result: { name: string, schema: unknown } }>
+      components: { schemas: Record<string, unknown> }
+      'x-notifications': Array<{ name: string }>
+    }>(node, 'rpc.discover')
+    expect(doc.openrpc).toBe('1.2.6')
+    expect(doc.servers.map(s => s.url)).toEqual([node.url, node.ws])
+    const names = doc.methods.map(m => m.name)
+    expect(names).toEqual(expect.arrayContaining([
+      'rpc.discover', 'node.info', 'modules.list', 'modules.describe', 'modules.call', 'modules.recent', 'modules.load', 'modules.unload',
+      'modules.start', 'modules.stop', 'modules.reload', 'modules.watch', 'modules.unwatch', 'modules.watches', 'logs.tail',
+      'logs.setLevel', 'logs.level', 'logs.subscribe', 'logs.unsubscribe', 'trace.subscribe', 'trace.unsubscribe'
+    ]))
+    for (const m of doc.methods) {
+      expect(m.result.name, m.name).toEqual(expect.any(String))
+      for (const p of m.params) expect(typeof p.schema, `${m.name}.${p.name}`).toBe('object')
+    }
+    // Every $ref points at a schema the document has.
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)].map(m => m[1] as string)
+    expect(refs.length).toBeGreaterThan(10)
+    for (const ref of refs) expect(doc.components.schemas, ref).toHaveProperty(ref)
+    const markdown = await readFile(join(ROOT, 'docs/developer-api.md'), 'utf8')
+    for (const name of names) expect(markdown, name).toContain(`### ${name}\n`)
+    for (const n of doc['x-notifications']) expect(markdown, n.name).toContain(`\`${n.name}\``)
   })
 
   it('subscriptions need a WebSocket: -32004 over HTTP', async () => {

@@ -127,12 +127,14 @@ describe('logos dev (the CLI) against a running node', () => {
   })
 
   it('trace prints the calls it sees, then stops after --count', async () => {
-    const tracing = cli('trace', '--types', 'call', '--modules', 'gamma', '--count', '2')
-    await new Promise(resolve => setTimeout(resolve, 1500))
-    await waitUntil(async () => {
+    let exited = false
+    const tracing = cli('trace', '--types', 'call', '--modules', 'gamma', '--count', '2').finally(() => { exited = true })
+    // Calls until the CLI has printed its two records and exited (it subscribes once it has started).
+    const end = Date.now() + 45_000
+    while (!exited && Date.now() < end) {
       await rpc(node, 'modules.call', { module: 'gamma', method: 'leaf', params: { value: 1 } })
-      return false
-    }, 500, 50).catch(() => {})
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
     const { code, stdout } = await tracing
     expect(code).toBe(0)
     const lines = stdout.trim().split('\n')
