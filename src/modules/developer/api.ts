@@ -241,9 +241,15 @@ export function createApi (deps: ApiDeps): Map<string, RpcMethod> {
       errors: ['ERR_MODULE_NOT_FOUND', 'ERR_RELOAD_FAILED', 'ERR_BAD_MANIFEST', 'ERR_MODULE_PROTECTED', 'ERR_DEV_SELF_CONTROL'],
       handler: async (p) => {
         notSelf(p.name as string, 'reload')
+        const name = p.name as string
         const options: { trigger: 'request', dir?: string } = { trigger: 'request' }
         if (p.dir !== undefined) options.dir = p.dir as string
-        return await reloader.reload(p.name as string, options)
+        const outcome = await reloader.reload(name, options)
+        // A watched module that now comes from another folder is watched there.
+        const watch = watcher.get(name)
+        const source = system.describe(name).source
+        if (watch !== undefined && source !== undefined && source !== watch.dir) watcher.watch(name, source, watch.debounceMs)
+        return outcome
       }
     },
     {

@@ -104,6 +104,8 @@ export class DevClient {
       })
       ws.once('error', (err) => { reject(new DevNodeUnreachableError(this.wsUrl, { cause: err })) })
     })
+    // Errors after the open end in a close, which `closed` reports; they must not go unhandled.
+    ws.on('error', () => {})
     const id = ++this.nextId
     const kind = method === 'trace.subscribe' ? NOTIFICATIONS.trace : NOTIFICATIONS.logs
     let subscription = ''

@@ -154,6 +154,11 @@ describe('hot reload', () => {
     expect(await rpc(node, 'modules.reload', { name: 'counter', dir: other })).toMatchObject({ ok: true, version: '5.0.0' })
     expect(await rpc(node, 'modules.call', { module: 'counter', method: 'version' })).toBe(5)
     expect((await rpc<{ source: string }>(node, 'modules.describe', { name: 'counter' })).source).toBe(other)
+    // A watch follows the module to its new folder.
+    await rpc(node, 'modules.watch', { name: 'counter', debounceMs: 50 })
+    await rpc(node, 'modules.reload', { name: 'counter', dir: saved })
+    expect((await rpc<Array<{ dir: string }>>(node, 'modules.watches'))[0]?.dir).toBe(saved)
+    await rpc(node, 'modules.unwatch', { name: 'counter' })
   })
 })
 
