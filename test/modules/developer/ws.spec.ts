@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHAIN, rpc, RpcCallError, startDevNode, UpgradeRefused, waitUntil, WsClient } from './harness.ts'
 import type { NodeUnderTest, RpcError } from './harness.ts'
@@ -116,6 +117,51 @@ describe('trace subscriptions', () => {
     const event = client.items(sub).find(r => r.type === 'event')
     expect(event).toMatchObject({ source: 'alpha', event: 'ran', subscribers: 0 })
     await client.close()
+  })
+
+  it('link every call of any call tree to its parent (property)', async () => {
+    const { defineModule } = await import('../../../src/sdk/index.ts')
+    await node.kernel.load(defineModule({
+      name: 'tree',
+      version: '1.0.0',
+      start: () => ({
+        methods: {
+          grow: async (p: { widths: number[] }, call) => {
+            const [width = 0, ...rest] = p.widths
+            for (let i = 0; i < width; i++) await call.call('tree', 'grow', { widths: rest })
+            return width
+          }
+        }
+      })
+    }))
+    await node.kernel.start('tree')
+    const client = await WsClient.connect(node.ws, { token: node.token })
+    const sub = await client.call<string>('trace.subscribe', { types: ['call'], modules: ['tree'] })
+    let seen = 0
+    await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }), async (widths) => {
+      const expected = widths.reduce((acc, _w, i) => acc + widths.slice(0, i + 1).reduce((a, b) => a * b, 1), 1)
+      await rpc(node, 'modules.call', { module: 'tree', method: 'grow', params: { widths } })
+      await client.waitFor(() => client.items(sub).length >= seen + expected)
+      const records = client.items<CallRecord>(sub).slice(seen)
+      seen += records.length
+      expect(records).toHaveLength(expected)
+      const byId = new Map(records.map(r => [r.id, r]))
+      const root = records.filter(r => r.parentId === undefined)
+      expect(root).toHaveLength(1)
+      expect(root[0]).toMatchObject({ caller: 'external', depth: 0 })
+      for (const r of records) {
+        if (r.parentId === undefined) continue
+        const parent = byId.get(r.parentId) as CallRecord
+        expect(parent.depth).toBe(r.depth - 1)
+        expect(r.caller).toBe('tree')
+        // Children end before their parents, so they are published first.
+        expect(records.indexOf(r)).toBeLessThan(records.indexOf(parent))
+      }
+      // Each record at depth d has exactly widths[d] children.
+      for (const r of records) expect(records.filter(c => c.parentId === r.id)).toHaveLength(widths[r.depth] ?? 0)
+    }), { numRuns: 25 })
+    await client.close()
+    await node.kernel.unload('tree')
   })
 
   it('report failures with the error code along the chain', async () => {
