@@ -59,9 +59,8 @@ export class ClientQueue {
   private readonly maxPerNotification: number
   private readonly retryMs: number
   private readonly maxSubscriptions: number
-  /** Records dropped over the connection's life, for the live view and tests. */
+  /** Records dropped over the connection's life. */
   droppedTotal = 0
-  sentTotal = 0
 
   constructor (socket: OutboundSocket, options: ClientQueueOptions = {}) {
     this.socket = socket
@@ -152,7 +151,6 @@ export class ClientQueue {
         i++
       }
       this.sendText(text + ']}}')
-      this.sentTotal += count
     }
     this.queue = []
     // Losses with nothing after them yet are reported now, so a client that catches up learns of them.

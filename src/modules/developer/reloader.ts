@@ -36,34 +36,28 @@ export class Reloader {
     const previousVersion = this.system.describe(name).version
     const t0 = performance.now()
     const at = Date.now()
+    let failure: unknown
     try {
       await this.system.reload(name, options.dir === undefined ? { signal: options.signal } : { source: { dir: resolve(options.dir) }, signal: options.signal })
     } catch (err) {
-      const wire = errorToWire(err)
-      const outcome: ReloadOutcome = {
-        module: name,
-        ok: false,
-        trigger: options.trigger,
-        at,
-        durationMs: performance.now() - t0,
-        previousVersion,
-        version: this.currentVersion(name) ?? previousVersion,
-        error: { code: wire.code, message: wire.message }
-      }
-      if (typeof wire.data?.rolledBack === 'boolean') outcome.rolledBack = wire.data.rolledBack
-      this.report(outcome)
-      throw err
+      failure = err
     }
     const outcome: ReloadOutcome = {
       module: name,
-      ok: true,
+      ok: failure === undefined,
       trigger: options.trigger,
       at,
       durationMs: performance.now() - t0,
       previousVersion,
       version: this.currentVersion(name) ?? previousVersion
     }
+    if (failure !== undefined) {
+      const wire = errorToWire(failure)
+      outcome.error = { code: wire.code, message: wire.message }
+      if (typeof wire.data?.rolledBack === 'boolean') outcome.rolledBack = wire.data.rolledBack
+    }
     this.report(outcome)
+    if (failure !== undefined) throw failure
     return outcome
   }
 

@@ -88,11 +88,6 @@ export class DevServer {
     return { url: `http://${host}:${this.port}${RPC_PATH}`, ws: `ws://${host}:${this.port}${RPC_PATH}`, port: this.port }
   }
 
-  /** How many WebSocket clients are connected. */
-  get connections (): number {
-    return this.clients.size
-  }
-
   async close (): Promise<void> {
     for (const ws of this.clients) ws.close(1001, 'the node is stopping')
     for (const controller of this.requests) controller.abort()
