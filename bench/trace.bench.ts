@@ -19,10 +19,10 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
  *    queues, encodes and writes to the socket.
  * Each batch of calls ends with a turn of the event loop, inside the timed region, so the WebSocket flush (encoding
  * and writing) is counted against the calls that caused it.
- * Args: [rounds=7] [batches=200] [batch=200].
+ * Args: [rounds=11] [batches=200] [batch=200].
  */
 export async function run (args: string[]): Promise<Record<string, unknown>> {
-  const rounds = Number(args[0] ?? 7)
+  const rounds = Number(args[0] ?? 11)
   const batches = Number(args[1] ?? 200)
   const batch = Number(args[2] ?? 200)
   const dataDir = await mkdtemp(join(tmpdir(), 'logos-bench-trace-'))
