@@ -58,6 +58,9 @@ interface Subscription {
 
 const NO_METHODS: ReadonlyMap<string, MethodEntry> = new Map()
 
+/** Call records between two readings of the wall clock (see Kernel.wallClockMs). */
+const CLOCK_RESYNC_RECORDS = 1024
+
 /** One loaded module, whatever its state. */
 class ModuleRecord {
   manifest: ModuleManifest
@@ -77,6 +80,7 @@ class ModuleRecord {
   onDrained: (() => void) | undefined
   waiters: Waiter[] = []
   starting: Promise<void> | undefined
+  reloading: Promise<void> | undefined
 
   constructor (init: Pick<ModuleRecord, 'manifest' | 'source' | 'entryPath' | 'definition' | 'hostName' | 'config' | 'trusted'>) {
     this.manifest = init.manifest
@@ -157,6 +161,8 @@ export class Kernel implements KernelPort {
   private readonly pending = new Set<PendingCall>()
   private ticker: ReturnType<typeof setInterval> | undefined
   private nextCallId = 0
+  private clockOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6
+  private clockReads = 0
   private shuttingDown = false
   /** Aborted when shutdown begins: starts still in progress give up at once. */
   private readonly lifetime = new AbortController()
@@ -280,13 +286,29 @@ export class Kernel implements KernelPort {
 
   /**
    * Replaces a module's code while every other module keeps running: calls wait while it swaps. When the new code
-   * fails to start, the previous code is started again and a ReloadFailedError says so.
+   * fails to start, the previous code runs again (still in `reloading`, so waiting calls go to it rather than fail), a
+   * `rolled-back` supervision record says so, and a ReloadFailedError is thrown. Reloads of one module run one at a time.
    */
   async reload (name: string, options: { source?: ModuleSource, signal?: AbortSignal } = {}): Promise<void> {
     const rec = this.record(name)
     this.assertNotProtected(name, 'be reloaded')
-    // Roll back to the code that runs now, not to what its files hold by then.
-    const previous = { manifest: rec.manifest, entryPath: rec.entryPath, definition: rec.instance?.definition ?? rec.definition, source: rec.source }
+    const before = rec.reloading
+    const current = (async () => {
+      if (before !== undefined) await before.catch(() => {})
+      if (this.modules.get(name) !== rec) throw new ModuleNotFoundError(name)
+      await this.reloadNow(rec, options)
+    })()
+    rec.reloading = current
+    try {
+      await current
+    } finally {
+      if (rec.reloading === current) rec.reloading = undefined
+    }
+  }
+
+  private async reloadNow (rec: ModuleRecord, options: { source?: ModuleSource, signal?: AbortSignal }): Promise<void> {
+    const name = rec.manifest.name
+    const previous = { manifest: rec.manifest, entryPath: rec.entryPath, definition: rec.definition, source: rec.source }
     const next = options.source !== undefined
       ? await this.parseSource(options.source)
       : rec.entryPath !== undefined ? await this.parseSource({ dir: rec.source }) : previous
@@ -298,31 +320,40 @@ export class Kernel implements KernelPort {
     for (const dependent of stopOrder(name, manifests).slice(0, -1)) startOrder(dependent, manifests)
 
     const wasRunning = rec.state === 'running'
+    // The code that runs now, kept in memory: for a module from a folder, the files on disk already hold the new code.
+    const running = rec.definition ?? rec.instance?.definition
     if (wasRunning) {
       this.setState(rec, 'reloading')
       await this.drain(rec)
       await this.stopInstance(rec)
     }
     Object.assign(rec, next)
+    let failure: unknown
     try {
       if (wasRunning) await this.launch(rec, options.signal, true)
       else await this.start(name, options)
+      return
     } catch (err) {
-      // Until the next reload, the module runs the code it ran before (its files may hold the broken version).
-      Object.assign(rec, previous)
-      this.publishSupervision(name, 'rolled-back', { error: errorToWire(err) })
-      this.logs.write({ at: Date.now(), module: name, level: 'error', message: 'reload failed; rolling back', fields: { error: (err as Error).message } })
-      let rolledBack = false
-      if (wasRunning) {
-        try {
-          await this.start(name, options)
-          rolledBack = true
-        } catch {
-          rolledBack = false
-        }
-      }
-      throw new ReloadFailedError(name, rolledBack, { cause: err })
+      failure = err
     }
+    Object.assign(rec, previous)
+    this.logs.write({ at: Date.now(), module: name, level: 'error', message: 'reload failed; rolling back', fields: { error: (failure as Error).message } })
+    let rolledBack = false
+    if (wasRunning) {
+      rec.definition = running ?? previous.definition
+      try {
+        await this.launch(rec, options.signal, true)
+        rolledBack = true
+      } catch (err) {
+        this.fail(rec, err as Error)
+      } finally {
+        rec.definition = previous.definition
+      }
+    }
+    this.publishSupervision(name, 'rolled-back', {
+      error: errorToWire(failure), rolledBack, version: previous.manifest.version, rejectedVersion: next.manifest.version
+    })
+    throw new ReloadFailedError(name, rolledBack, { cause: failure })
   }
 
   /** Stops every module, dependents before their dependencies, then closes the hosts. */
@@ -609,7 +640,10 @@ export class Kernel implements KernelPort {
     await this.launch(rec, signal, false)
   }
 
-  /** Asks the module's host to run it; `inPlace` keeps the current transitional state (reloading) instead of `starting`. */
+  /**
+   * Asks the module's host to run it; `inPlace` keeps the current transitional state (reloading) instead of `starting`,
+   * and on failure leaves the state to the caller (a reload rolls back).
+   */
   private async launch (rec: ModuleRecord, signal: AbortSignal | undefined, inPlace: boolean): Promise<void> {
     const name = rec.manifest.name
     if (!inPlace) this.setState(rec, 'starting')
@@ -640,7 +674,7 @@ export class Kernel implements KernelPort {
     } catch (err) {
       const failure = err instanceof ModuleStartFailedError ? err : new ModuleStartFailedError(name, { cause: err })
       this.dropSubscriptions(name)
-      this.fail(rec, failure)
+      if (!inPlace) this.fail(rec, failure)
       throw failure
     }
   }
@@ -772,7 +806,7 @@ export class Kernel implements KernelPort {
       caller: ctx.caller,
       target,
       method,
-      at: Date.now() - durationNs / 1e6,
+      at: this.wallClockMs(startNs),
       durationNs,
       ok
     }
@@ -782,6 +816,18 @@ export class Kernel implements KernelPort {
       const e = toLogosError(err)
       this.trace.publish({ ...record, error: { code: e.code, message: e.message } })
     }
+  }
+
+  /**
+   * Wall-clock ms of an hrtime reading. Date.now() costs about as much as the rest of a call record, so call records
+   * use an offset between the two clocks, read again every CLOCK_RESYNC_RECORDS records to follow clock adjustments.
+   */
+  private wallClockMs (ns: bigint): number {
+    if (++this.clockReads >= CLOCK_RESYNC_RECORDS) {
+      this.clockReads = 0
+      this.clockOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6
+    }
+    return this.clockOffsetMs + Number(ns) / 1e6
   }
 
   private record (name: string): ModuleRecord {
