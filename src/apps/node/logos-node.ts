@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Kernel } from '../../kernel/index.ts'
+import { IN_PROCESS_HOST, Kernel, readModuleFolder } from '../../kernel/index.ts'
 import type { DirectoryEntry, KernelOptions, StartResult } from '../../kernel/index.ts'
 import { findModuleFolders } from './distribution.ts'
 import { readNodeConfig } from './node-config.ts'
@@ -49,7 +49,10 @@ export async function startNode (options: NodeOptions = {}): Promise<LogosNode> 
   }
   const dirs = options.moduleDirs ?? await findModuleFolders()
   for (const dir of dirs) {
-    const entry = await kernel.load({ dir }, { trusted: options.moduleDirs === undefined }).catch((err: unknown) => {
+    // The user's config.json may choose the host a module runs on (its manifest only says which it prefers).
+    const name = await readModuleFolder(dir).then(f => f.manifest.name, () => undefined)
+    const host = name === undefined ? undefined : config.modules[name]?.host
+    const entry = await kernel.load({ dir }, { trusted: options.moduleDirs === undefined, ...(host === undefined ? {} : { host }) }).catch((err: unknown) => {
       kernel.logs.write({ at: Date.now(), module: 'node', level: 'error', message: `cannot load ${dir}: ${(err as Error).message}` })
       return undefined
     })
@@ -72,10 +75,21 @@ export async function startNode (options: NodeOptions = {}): Promise<LogosNode> 
   }
 }
 
-/** A one-line view of each module, for the CLI. */
+/** A one-line view of each module, for the CLI; modules in processes of their own show pid, CPU, memory, restarts. */
 export function formatModuleTable (entries: DirectoryEntry[]): string {
-  const rows = entries.map(e => [e.name, e.version, e.state, e.host, e.cause?.message ?? ''])
-  const widths = [0, 1, 2, 3].map(i => Math.max(...rows.map(r => (r[i] as string).length), ['NAME', 'VERSION', 'STATE', 'HOST'][i]?.length ?? 0))
-  const line = (r: string[]): string => r.map((c, i) => i < 4 ? c.padEnd(widths[i] as number) : c).join('  ').trimEnd()
-  return [line(['NAME', 'VERSION', 'STATE', 'HOST', 'NOTE']), ...rows.map(line)].join('\n')
+  const rows = entries.map(e => [e.name, e.version, e.state, e.host, formatProcess(e), e.cause?.message ?? ''])
+  const heads = ['NAME', 'VERSION', 'STATE', 'HOST', 'PROCESS', 'NOTE']
+  const widths = heads.map((h, i) => Math.max(...rows.map(r => (r[i] as string).length), h.length))
+  const line = (r: string[]): string => r.map((c, i) => i < heads.length - 1 ? c.padEnd(widths[i] as number) : c).join('  ').trimEnd()
+  return [line(heads), ...rows.map(line)].join('\n')
+}
+
+function formatProcess (e: DirectoryEntry): string {
+  const p = e.process
+  if (p === undefined || e.host === IN_PROCESS_HOST || p.pid <= 0) return ''
+  const parts = [`pid ${p.pid}`]
+  if (p.cpuPercent !== undefined) parts.push(`cpu ${p.cpuPercent.toFixed(1)}%`)
+  if (p.rssBytes !== undefined) parts.push(`rss ${(p.rssBytes / (1024 * 1024)).toFixed(0)} MiB`)
+  if (p.restarts > 0) parts.push(`${p.restarts} restart${p.restarts === 1 ? '' : 's'}`)
+  return parts.join(' ')
 }
