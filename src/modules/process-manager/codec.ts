@@ -9,7 +9,7 @@ import { PmNotSerializableError, PmProtocolError } from './errors.ts'
  *   V8's serializer spends microseconds just being constructed: that is the difference between a remote call twice a
  *   raw socket echo and one close to it. Bytes travel as bytes.
  * - FORMAT_V8: V8's structured clone serialization of the whole message, used when the message holds the same object
- *   twice or a cycle (structured clone keeps identity; the compact format would not).
+ *   twice or a cycle (structured clone keeps identity; the compact format would not), or a key UTF-8 cannot carry.
  *
  * Within a compact body any other value (Map, Set, Date, RegExp, other typed arrays, class instances, errors, strings
  * with lone surrogates ...) is a TAG_V8 item: that value alone in V8's format. So every value crosses exactly as
@@ -37,6 +37,11 @@ const MAX_COMPACT_DEPTH = 64
 
 /** A scratch buffer larger than this is handed to the socket instead of being kept for the next batch. */
 const KEEP_SCRATCH_BYTES = 64 * 1024
+
+/** Whether UTF-8 can carry the string (no lone surrogate); V8 answers at once for one-byte strings. */
+function isWellFormed (s: string): boolean {
+  return (s as string & { isWellFormed: () => boolean }).isWellFormed()
+}
 
 /** Thrown inside the encoder when the message must go in V8's format (a shared reference or a cycle). */
 const WHOLE_MESSAGE_IN_V8 = Symbol('whole message in V8 format')
@@ -90,7 +95,7 @@ export class Writer {
     this.pos += b.length
   }
 
-  /** UTF-8 with its byte length first; ASCII (method names, keys) without a call into C++. */
+  /** UTF-8 with its byte length first (the string must be well formed); ASCII without a call into C++. */
   string (s: string): void {
     const n = s.length
     if (n < 128) {
@@ -172,7 +177,7 @@ class Encoder {
         }
         return
       case 'string':
-        if (v.length > 127 && !(v as string & { isWellFormed: () => boolean }).isWellFormed()) {
+        if (!isWellFormed(v)) {
           this.v8(v) // UTF-8 cannot carry a lone surrogate; structured clone does
           return
         }
@@ -219,6 +224,7 @@ class Encoder {
       w.byte(TAG_OBJECT)
       w.varint(keys.length)
       for (const key of keys) {
+        if (!isWellFormed(key)) throw WHOLE_MESSAGE_IN_V8
         w.string(key)
         this.value(o[key], depth + 1)
       }

@@ -72,6 +72,8 @@ export class Generation {
   down: DownReason | undefined
   fatal: ErrorWire | undefined
   stopError: ErrorWire | undefined
+  /** Its stop hook overstayed the grace period and was cut short. */
+  stopTimedOut = false
   private stopping = false
   private serving = false
   private readonly port: KernelPort
@@ -366,6 +368,7 @@ export class Generation {
         return
       case C_STOPPED:
         if (m[1] !== undefined) this.stopError = m[1] as ErrorWire
+        this.stopTimedOut = m[2] === true
         return
       case C_FATAL:
         this.fatal = m[1] as ErrorWire

@@ -33,6 +33,13 @@ export const processManager = defineModule({
     if (system === undefined) throw new HostUnsupportedError(CHILD_PROCESS_HOST, ctx.name, 'the process manager needs kernel access: load it trusted, in the kernel\'s process')
     const config = parseManagerConfig(ctx.name, ctx.config)
     const host = childProcessHost({ defaults: config.defaults, modules: config.modules, spares: config.spares, system })
+    for (const name of Object.keys(config.modules)) {
+      try {
+        host.policyOf(name, {})
+      } catch (err) {
+        ctx.log.warn(`module "${name}" will not start on this host: ${(err as Error).message}`)
+      }
+    }
     const unregister = system.registerHost(host)
     ctx.log.debug('child-process host registered', { spares: config.spares })
     return {

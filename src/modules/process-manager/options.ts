@@ -146,9 +146,9 @@ export function parseManagerConfig (module: string, config: Readonly<Record<stri
   }
   if (config.modules !== undefined) {
     if (config.modules === null || typeof config.modules !== 'object' || Array.isArray(config.modules)) throw new PmBadOptionsError(module, 'modules', 'an object of module name -> host options', config.modules)
+    // Each module's settings are checked when it launches: a mistake there fails that module, not every other.
     for (const [name, options] of Object.entries(config.modules as Record<string, unknown>)) {
       if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new PmBadOptionsError(module, `modules.${name}`, 'an object of host options', options)
-      resolvePolicy(name, options as Record<string, unknown>)
       out.modules[name] = options as Record<string, unknown>
     }
   }

@@ -49,7 +49,7 @@ export const C_UNSUBSCRIBE = 29
 export const C_LOG = 30
 /** [PONG, seq, cpuMicros, rssBytes]: cumulative CPU time (user + system) and resident memory. */
 export const C_PONG = 31
-/** [STOPPED, ErrorWire | undefined]: the stop hook ended (with its failure, if any); the process exits next. */
+/** [STOPPED, ErrorWire | undefined, timedOut]: the stop hook ended (its failure, or cut short at the grace); exit follows. */
 export const C_STOPPED = 32
 /** [FATAL, ErrorWire]: an uncaught exception is about to end the process. */
 export const C_FATAL = 33

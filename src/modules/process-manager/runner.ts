@@ -11,7 +11,7 @@ import { Socket } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import {
   BadManifestError, CallAbortedError, MethodNotFoundError, QueueFullError, createModuleContext, errorFromWire,
-  errorToWire, importDefinition, methodEntries, raceSignal
+  errorToWire, importDefinition, methodEntries
 } from '../../sdk/index.ts'
 import type {
   CallContext, CallMeta, CallOptions, EventHandler, EventMeta, KernelPort, LogEntry, LogLevel, MethodEntry, MethodInfo,
@@ -254,13 +254,21 @@ async function stop (graceMs: number): Promise<void> {
   state = 'stopping'
   const signal = AbortSignal.timeout(graceMs)
   let failure: unknown
-  try {
-    if (runtime?.stop !== undefined) await raceSignal(Promise.resolve(runtime.stop({ signal })), signal)
-  } catch (err) {
-    failure = err
+  // A hook that overstays its grace is cut short, not failed: the process ends either way.
+  let timedOut = false
+  const hook = runtime?.stop
+  if (hook !== undefined) {
+    const running = Promise.resolve().then(async () => { await hook({ signal }) })
+    running.catch(() => {}) // a failure after the grace is nobody's business any more
+    const grace = new Promise<void>((resolve) => { signal.addEventListener('abort', () => { timedOut = true; resolve() }, { once: true }) })
+    try {
+      await Promise.race([running, grace])
+    } catch (err) {
+      failure = err
+    }
   }
   dispose?.()
-  trySend([C_STOPPED, failure === undefined ? undefined : errorToWire(failure)])
+  trySend([C_STOPPED, failure === undefined || timedOut ? undefined : errorToWire(failure), timedOut])
   channel.end(() => process.exit(0))
 }
 

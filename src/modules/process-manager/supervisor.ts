@@ -81,8 +81,9 @@ export class Supervisor {
     let stopError: Error | undefined
     if (generation !== undefined && generation.process.alive) {
       const { escalated } = await generation.stop(signal)
-      if (escalated !== 'none') {
-        this.init.spec.port.log({ at: Date.now(), module: this.name, level: 'warn', message: `its stop took longer than ${this.policy.stopGraceMs} ms: ${escalated} sent`, fields: { pid: generation.pid } })
+      if (escalated !== 'none' || generation.stopTimedOut) {
+        const what = escalated === 'none' ? 'its stop hook was cut short' : `${escalated} sent`
+        this.init.spec.port.log({ at: Date.now(), module: this.name, level: 'warn', message: `its stop took longer than ${this.policy.stopGraceMs} ms: ${what}`, fields: { pid: generation.pid, escalated } })
       }
       if (generation.stopError !== undefined) stopError = errorFromWire(generation.stopError)
     }
