@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { summarize } from '../src/common/index.ts'
@@ -21,26 +21,38 @@ import { round, throughput, timeAsync } from './measure.ts'
  */
 export async function run (args: string[] = []): Promise<Record<string, unknown>> {
   const quick = args.includes('--quick')
-  const timing = quick ? { batches: 50, batch: 100, singles: 5_000, warmup: 2_000 } : {}
+  // The raw echo and the remote call are measured in alternating rounds, both processes up all along, and each
+  // figure is the median over rounds: on a shared machine the load drifts, and it then drifts for both alike.
+  const rounds = quick ? 2 : 7
+  const timing = quick ? { batches: 40, batch: 100, singles: 4_000, warmup: 2_000 } : { batches: 60, batch: 200, singles: 10_000, warmup: 3_000 }
   const dir = await mkdtemp(join(tmpdir(), 'logos-bench-ipc-'))
+  const raw = await rawEchoClient(join(dir, 'echo.sock'))
+  const ipc = await nodeIpcClient()
+  const moduleDir = await writeEchoModule(dir)
+  const kernel = new Kernel({ dataDir: join(dir, 'node') })
   try {
-    const raw = await rawEcho(join(dir, 'echo.sock'), timing)
-    console.log(`raw UDS echo p50 ${round(raw.p50 / 1000, 1)} us p99 ${round(raw.p99 / 1000, 1)} us`)
-    const ipc = await nodeIpcEcho(timing)
-    console.log(`node IPC (fork, advanced serialization) echo p50 ${round(ipc.p50 / 1000, 1)} us`)
-
-    const moduleDir = await writeEchoModule(dir)
-    const kernel = new Kernel({ dataDir: join(dir, 'node') })
     await kernel.load({ dir: resolve('src/modules/process-manager') }, { trusted: true, config: { spares: 1 } })
     await kernel.start('process-manager')
     await kernel.load({ dir: moduleDir })
     await kernel.start('bench-echo')
     const bytes = new Uint8Array(32).fill(7)
-    const remote = await timeAsync(async () => await kernel.call('bench-echo', 'echo', 1), timing)
-    console.log(`remote call p50 ${round(remote.p50 / 1000, 1)} us p99 ${round(remote.p99 / 1000, 1)} us (${round(remote.p50 / raw.p50, 2)}x the raw echo)`)
-    const remoteBytes = await timeAsync(async () => await kernel.call('bench-echo', 'echo', bytes), timing)
-    console.log(`remote call with 32 bytes p50 ${round(remoteBytes.p50 / 1000, 1)} us`)
-    const perS = await throughput(async () => await kernel.call('bench-echo', 'echo', 1), { concurrency: 256, durationMs: quick ? 1000 : 3000 })
+    const rawRounds: Array<{ p50: number, p99: number }> = []
+    const remoteRounds: Array<{ p50: number, p99: number }> = []
+    const bytesRounds: Array<{ p50: number }> = []
+    const ipcRounds: Array<{ p50: number }> = []
+    for (let r = 0; r < rounds; r++) {
+      rawRounds.push(await timeAsync(raw.op, timing))
+      remoteRounds.push(await timeAsync(async () => await kernel.call('bench-echo', 'echo', 1), timing))
+      bytesRounds.push(await timeAsync(async () => await kernel.call('bench-echo', 'echo', bytes), timing))
+      ipcRounds.push(await timeAsync(ipc.op, timing))
+      const last = (a: Array<{ p50: number }>): number => round((a[a.length - 1] as { p50: number }).p50 / 1000, 1)
+      console.log(`round ${r + 1}: raw echo p50 ${last(rawRounds)} us, remote call p50 ${last(remoteRounds)} us, with 32 bytes ${last(bytesRounds)} us, node IPC echo ${last(ipcRounds)} us`)
+    }
+    const rawP50 = median(rawRounds.map(x => x.p50))
+    const remoteP50 = median(remoteRounds.map(x => x.p50))
+    console.log(`raw UDS echo p50 ${round(rawP50 / 1000, 1)} us; remote call p50 ${round(remoteP50 / 1000, 1)} us (${round(remoteP50 / rawP50, 2)}x)`)
+
+    const perS = median(await sequence(quick ? 1 : 3, async () => await throughput(async () => await kernel.call('bench-echo', 'echo', 1), { concurrency: 256, durationMs: quick ? 1000 : 2000 })))
     console.log(`${round(perS)} remote calls/s with 256 in flight`)
 
     const warm = await restarts(kernel, quick ? 5 : 20)
@@ -52,26 +64,41 @@ export async function run (args: string[] = []): Promise<Record<string, unknown>
     await coldKernel.start('process-manager')
     await coldKernel.load({ dir: moduleDir })
     await coldKernel.start('bench-echo')
-    const cold = await restarts(coldKernel, quick ? 3 : 10)
+    const cold = await restarts(coldKernel, quick ? 3 : 8)
     console.log(`kill -9 to serving again, no spare (cold boot): p50 ${round(cold.p50, 1)} ms (${cold.count} kills)`)
     await coldKernel.shutdown()
 
     return {
-      remote_call_p50_us: round(remote.p50 / 1000, 1),
-      remote_call_p99_us: round(remote.p99 / 1000, 1),
-      raw_echo_p50_us: round(raw.p50 / 1000, 1),
-      raw_echo_p99_us: round(raw.p99 / 1000, 1),
-      remote_vs_raw: round(remote.p50 / raw.p50, 2),
-      remote_call_bytes_p50_us: round(remoteBytes.p50 / 1000, 1),
-      node_ipc_echo_p50_us: round(ipc.p50 / 1000, 1),
+      remote_call_p50_us: round(remoteP50 / 1000, 1),
+      remote_call_p99_us: round(median(remoteRounds.map(x => x.p99)) / 1000, 1),
+      raw_echo_p50_us: round(rawP50 / 1000, 1),
+      raw_echo_p99_us: round(median(rawRounds.map(x => x.p99)) / 1000, 1),
+      remote_vs_raw: round(remoteP50 / rawP50, 2),
+      remote_call_bytes_p50_us: round(median(bytesRounds.map(x => x.p50)) / 1000, 1),
+      node_ipc_echo_p50_us: round(median(ipcRounds.map(x => x.p50)) / 1000, 1),
       remote_calls_per_s: round(perS),
       restart_ms_p50: round(warm.p50, 1),
       restart_ms_max: round(warm.max, 1),
-      restart_cold_ms_p50: round(cold.p50, 1)
+      restart_cold_ms_p50: round(cold.p50, 1),
+      rounds,
+      load_avg_1m: round(loadavg()[0] as number, 2)
     }
   } finally {
+    await kernel.shutdown()
+    raw.close()
+    ipc.close()
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+function median (values: number[]): number {
+  return summarize(values).p50
+}
+
+async function sequence<T> (n: number, fn: () => Promise<T>): Promise<T[]> {
+  const out: T[] = []
+  for (let i = 0; i < n; i++) out.push(await fn())
+  return out
 }
 
 /** A module that echoes, in a folder of its own, on the child-process host with backoff base 0. */
@@ -116,51 +143,48 @@ async function restarts (kernel: Kernel, n: number): Promise<ReturnType<typeof s
 }
 
 /** A bare echo between two Node processes over a Unix domain socket: 8 bytes there and back. */
-async function rawEcho (path: string, timing: Parameters<typeof timeAsync>[1]): Promise<{ p50: number, p99: number }> {
+async function rawEchoClient (path: string): Promise<{ op: () => Promise<void>, close: () => void }> {
   const server = `const net = require('node:net')
-net.createServer((s) => { s.setNoDelay(true); s.on('data', (d) => { s.write(d) }) }).listen(${JSON.stringify(path)}, () => { process.stdout.write('ready\\n') })`
+net.createServer((s) => { s.on('data', (d) => { s.write(d) }) }).listen(${JSON.stringify(path)}, () => { process.stdout.write('ready\\n') })`
   const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'pipe', 'inherit'] })
-  try {
-    await once(child.stdout as NonNullable<typeof child.stdout>, 'data')
-    const socket: Socket = connect(path)
-    await once(socket, 'connect')
-    const message = Buffer.alloc(8, 1)
-    let waiting = 0
-    let done: () => void = () => {}
-    socket.on('data', (d: Buffer) => {
-      waiting -= d.length
-      if (waiting <= 0) done()
-    })
-    const op = async (): Promise<void> => {
+  await once(child.stdout as NonNullable<typeof child.stdout>, 'data')
+  const socket: Socket = connect(path)
+  await once(socket, 'connect')
+  const message = Buffer.alloc(8, 1)
+  let waiting = 0
+  let done: () => void = () => {}
+  socket.on('data', (d: Buffer) => {
+    waiting -= d.length
+    if (waiting <= 0) done()
+  })
+  return {
+    op: async () => {
       await new Promise<void>((resolve) => {
         done = resolve
         waiting = message.length
         socket.write(message)
       })
+    },
+    close: () => {
+      socket.destroy()
+      kill(child)
     }
-    const t = await timeAsync(op, timing)
-    socket.destroy()
-    return t
-  } finally {
-    kill(child)
   }
 }
 
-/** Node's built-in IPC channel (fork, advanced serialization): the alternative this host measured and did not take. */
-async function nodeIpcEcho (timing: Parameters<typeof timeAsync>[1]): Promise<{ p50: number }> {
+/** Node's built-in IPC channel (advanced serialization): the alternative this host measured and did not take. */
+async function nodeIpcClient (): Promise<{ op: () => Promise<void>, close: () => void }> {
   const child = spawn(process.execPath, ['-e', 'process.on("message", (m) => process.send(m))'], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  try {
-    let done: () => void = () => {}
-    child.on('message', () => { done() })
-    const op = async (): Promise<void> => {
+  let done: () => void = () => {}
+  child.on('message', () => { done() })
+  return {
+    op: async () => {
       await new Promise<void>((resolve) => {
         done = resolve
         child.send([2, 1, 'echo', 1])
       })
-    }
-    return await timeAsync(op, timing)
-  } finally {
-    kill(child)
+    },
+    close: () => { kill(child) }
   }
 }
 

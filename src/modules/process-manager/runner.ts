@@ -10,7 +10,7 @@
 import { Socket } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import {
-  BadManifestError, CallAbortedError, MethodNotFoundError, QueueFullError, createModuleContext, errorFromWire,
+  BadManifestError, CallAbortedError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, createModuleContext, errorFromWire,
   errorToWire, importDefinition, methodEntries
 } from '../../sdk/index.ts'
 import type {
@@ -174,8 +174,12 @@ function replyError (id: number, err: unknown): void {
 }
 
 function serve (id: number, method: string, params: unknown, callId: number, parentId: number | undefined, depth: number, caller: string): void {
+  if (state !== 'running') {
+    replyError(id, new ModuleNotRunningError(moduleName, state))
+    return
+  }
   const entry = methods.get(method)
-  if (entry === undefined || state !== 'running') {
+  if (entry === undefined) {
     replyError(id, new MethodNotFoundError(moduleName, method, [...methods.keys()]))
     return
   }

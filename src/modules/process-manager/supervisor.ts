@@ -147,7 +147,7 @@ export class Supervisor {
     try {
       await generation.start(init, signal)
     } catch (err) {
-      generation.kill('exit')
+      generation.process.kill('SIGKILL')
       await generation.process.finished
       throw err
     } finally {

@@ -52,6 +52,23 @@ describe('child-process host: start and stop', () => {
     }
   })
 
+  it('reloads a module by starting its code in a new process', async () => {
+    const node = await startTestNode()
+    try {
+      await node.kernel.load({ dir: fixture('pm-worker') })
+      await node.kernel.start('pm-worker')
+      const pid = node.pidOf('pm-worker')
+      await node.kernel.reload('pm-worker')
+      expect(node.kernel.describe('pm-worker').state).toBe('running')
+      const newPid = await node.kernel.call<number>('pm-worker', 'pid')
+      expect(newPid).not.toBe(pid)
+      expect(isAlive(pid)).toBe(false)
+      expect(await node.kernel.call('process-manager', 'processes')).toEqual([expect.objectContaining({ name: 'pm-worker', pid: newPid, restarts: 0 })])
+    } finally {
+      await node.close()
+    }
+  })
+
   it('cuts a stop hook short at its grace period', async () => {
     const node = await startTestNode({ pm: { modules: { 'pm-slow-stop': { stopGraceMs: 300 } } }, kernel: { config: { 'pm-slow-stop': { stopMs: 60_000 } } } })
     try {
