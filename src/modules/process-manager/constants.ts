@@ -109,6 +109,9 @@ export const ORPHAN_CHECK_INTERVAL_MS = 250
  */
 export const EXIT_CODE_CHANNEL_LOST = 90
 
+/** A module process that is done waits at most this for its last messages to leave (its module may hold it open). */
+export const EXIT_FLUSH_MS = 1_000
+
 /** How long the child waits to see whether its parent died (reparenting lags the channel's end by a moment). */
 export const PARENT_DEATH_CHECK_MS = 100
 

@@ -10,15 +10,17 @@
 import { Socket } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import {
-  BadManifestError, CallAbortedError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, createModuleContext, errorFromWire,
-  errorToWire, importDefinition, methodEntries
+  BadManifestError, CallAbortedError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, createModuleContext,
+  errorFromWire, errorToWire, importDefinition, methodEntries
 } from '../../sdk/index.ts'
 import type {
   CallContext, CallMeta, CallOptions, EventHandler, EventMeta, KernelPort, LogEntry, LogLevel, MethodEntry, MethodInfo,
   ModuleDefinition, ModuleRuntime
 } from '../../sdk/index.ts'
 import { Channel } from './channel.ts'
-import { CHANNEL_FD, EXIT_CODE_CHANNEL_LOST, MAX_IN_FLIGHT, ORPHAN_CHECK_INTERVAL_MS, PARENT_DEATH_CHECK_MS } from './constants.ts'
+import {
+  CHANNEL_FD, EXIT_CODE_CHANNEL_LOST, EXIT_FLUSH_MS, MAX_IN_FLIGHT, ORPHAN_CHECK_INTERVAL_MS, PARENT_DEATH_CHECK_MS
+} from './constants.ts'
 import { PmNotSerializableError } from './errors.ts'
 import type { Message } from './framing.ts'
 import {
@@ -243,8 +245,9 @@ async function init (message: InitMessage): Promise<void> {
     methods = methodEntries(runtime ?? {})
   } catch (err) {
     dispose?.()
-    channel.send([C_START_FAILED, errorToWire(err)])
-    channel.end(() => process.exit(1))
+    const wire = errorToWire(err)
+    if (!trySend([C_START_FAILED, wire])) trySend([C_START_FAILED, { name: wire.name, code: wire.code, message: wire.message, retryable: wire.retryable, stack: wire.stack }])
+    exitAfterFlush(1)
     return
   }
   const infos: MethodInfo[] = [...methods.values()].map(({ invoke: _invoke, ...info }) => info)
@@ -273,7 +276,13 @@ async function stop (graceMs: number): Promise<void> {
   }
   dispose?.()
   trySend([C_STOPPED, failure === undefined || timedOut ? undefined : errorToWire(failure), timedOut])
-  channel.end(() => process.exit(0))
+  exitAfterFlush(0)
+}
+
+/** Exits once the channel has delivered what is queued (or a moment later, whatever holds the process open). */
+function exitAfterFlush (code: number): void {
+  channel.end(() => process.exit(code))
+  setTimeout(() => process.exit(code), EXIT_FLUSH_MS).unref()
 }
 
 function onMessage (m: Message): void {
