@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -20,6 +20,32 @@ describe('the node and the process manager', () => {
       expect(await node.kernel.call('pm-echo', 'pid')).toBe(process.pid)
       expect(node.kernel.describe('pm-worker')).toMatchObject({ host: 'child-process', state: 'failed' })
       expect(node.kernel.describe('pm-worker').cause?.code).toBe('ERR_MODULE_START_FAILED')
+    } finally {
+      await node.stop()
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('config.json overrides a manifest\'s host options, through the process manager\'s configuration', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'logos-pm-node-'))
+    await writeFile(join(dataDir, 'config.json'), JSON.stringify({
+      modules: {
+        'process-manager': { config: { spares: 0, defaults: { stopGraceMs: 1234 }, modules: { 'pm-worker': { restart: 'temporary', backoff: { factor: 3 } } } } }
+      }
+    }))
+    const node = await startNode({ dataDir, only: ['process-manager'] })
+    try {
+      expect(node.kernel.describe('process-manager').state).toBe('running')
+      await node.kernel.load({ dir: fixture('pm-worker') })
+      await node.kernel.start('pm-worker')
+      const policy = await node.kernel.call<{ restart: string, backoff: Record<string, number>, stopGraceMs: number }>('process-manager', 'policy', { name: 'pm-worker' })
+      // The user's per-module settings over the manifest's (backoff.baseMs 0), over the user's defaults.
+      expect(policy.restart).toBe('temporary')
+      expect(policy.backoff).toMatchObject({ baseMs: 0, factor: 3 })
+      expect(policy.stopGraceMs).toBe(1234)
+      // Temporary: the first crash leaves it down.
+      await node.kernel.call('pm-worker', 'exit', 1)
+      await until(() => node.kernel.describe('pm-worker').state === 'failed', 'the module left down')
     } finally {
       await node.stop()
       await rm(dataDir, { recursive: true, force: true })
