@@ -13,7 +13,9 @@ import { PmNotSerializableError, PmProtocolError } from './errors.ts'
  *
  * Within a compact body any other value (Map, Set, Date, RegExp, other typed arrays, class instances, errors, strings
  * with lone surrogates ...) is a TAG_V8 item: that value alone in V8's format. So every value crosses exactly as
- * structured clone would carry it, and what structured clone refuses (functions, symbols) is refused here too.
+ * structured clone would carry it, and what structured clone refuses (functions, symbols) is refused here too. One
+ * difference remains, chosen for speed: an array's own non-index properties (`list.extra = 1`) are dropped, as JSON
+ * drops them; V8 would keep them.
  */
 export const FORMAT_COMPACT = 0
 export const FORMAT_V8 = 1
