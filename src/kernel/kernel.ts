@@ -260,10 +260,13 @@ export class Kernel implements KernelPort {
     }
   }
 
-  /** Starts every loaded module; one that fails ends `failed` and the others go on. */
+  /**
+   * Starts every loaded module; one that fails ends `failed` and the others go on. Privileged (system) modules start
+   * first: they may register the hosts the others run on.
+   */
   async startAll (options: { signal?: AbortSignal } = {}): Promise<StartResult[]> {
     const results: StartResult[] = []
-    for (const name of [...this.modules.keys()].sort()) {
+    for (const name of this.systemModulesFirst()) {
       try {
         await this.start(name, options)
         results.push({ name, state: this.record(name).state })
@@ -363,7 +366,10 @@ export class Kernel implements KernelPort {
     this.lifetime.abort(new KernelStoppedError())
     const order: string[] = []
     const seen = new Set<string>()
-    for (const name of [...this.modules.keys()].sort()) {
+    // System modules stop last: the modules on the hosts they provide go first.
+    const names = this.systemModulesFirst()
+    const system = names.filter(n => this.modules.get(n)?.manifest.privileged === true)
+    for (const name of [...names.slice(system.length), ...system]) {
       for (const n of stopOrder(name, this.manifests())) {
         if (!seen.has(n)) {
           seen.add(n)
@@ -828,6 +834,13 @@ export class Kernel implements KernelPort {
       this.clockOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6
     }
     return this.clockOffsetMs + Number(ns) / 1e6
+  }
+
+  /** Module names, privileged ones first, each group in name order. */
+  private systemModulesFirst (): string[] {
+    const names = [...this.modules.keys()].sort()
+    const privileged = (n: string): boolean => this.modules.get(n)?.manifest.privileged === true
+    return [...names.filter(privileged), ...names.filter(n => !privileged(n))]
   }
 
   private record (name: string): ModuleRecord {

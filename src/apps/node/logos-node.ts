@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Kernel, readModuleFolder } from '../../kernel/index.ts'
+import { IN_PROCESS_HOST, Kernel, readModuleFolder } from '../../kernel/index.ts'
 import type { DirectoryEntry, KernelOptions, StartResult } from '../../kernel/index.ts'
 import { findModuleFolders } from './distribution.ts'
 import { readNodeConfig } from './node-config.ts'
@@ -75,10 +75,21 @@ export async function startNode (options: NodeOptions = {}): Promise<LogosNode> 
   }
 }
 
-/** A one-line view of each module, for the CLI. */
+/** A one-line view of each module, for the CLI; modules in processes of their own show pid, CPU, memory, restarts. */
 export function formatModuleTable (entries: DirectoryEntry[]): string {
-  const rows = entries.map(e => [e.name, e.version, e.state, e.host, e.cause?.message ?? ''])
-  const widths = [0, 1, 2, 3].map(i => Math.max(...rows.map(r => (r[i] as string).length), ['NAME', 'VERSION', 'STATE', 'HOST'][i]?.length ?? 0))
-  const line = (r: string[]): string => r.map((c, i) => i < 4 ? c.padEnd(widths[i] as number) : c).join('  ').trimEnd()
-  return [line(['NAME', 'VERSION', 'STATE', 'HOST', 'NOTE']), ...rows.map(line)].join('\n')
+  const rows = entries.map(e => [e.name, e.version, e.state, e.host, formatProcess(e), e.cause?.message ?? ''])
+  const heads = ['NAME', 'VERSION', 'STATE', 'HOST', 'PROCESS', 'NOTE']
+  const widths = heads.map((h, i) => Math.max(...rows.map(r => (r[i] as string).length), h.length))
+  const line = (r: string[]): string => r.map((c, i) => i < heads.length - 1 ? c.padEnd(widths[i] as number) : c).join('  ').trimEnd()
+  return [line(heads), ...rows.map(line)].join('\n')
+}
+
+function formatProcess (e: DirectoryEntry): string {
+  const p = e.process
+  if (p === undefined || e.host === IN_PROCESS_HOST || p.pid <= 0) return ''
+  const parts = [`pid ${p.pid}`]
+  if (p.cpuPercent !== undefined) parts.push(`cpu ${p.cpuPercent.toFixed(1)}%`)
+  if (p.rssBytes !== undefined) parts.push(`rss ${(p.rssBytes / (1024 * 1024)).toFixed(0)} MiB`)
+  if (p.restarts > 0) parts.push(`${p.restarts} restart${p.restarts === 1 ? '' : 's'}`)
+  return parts.join(' ')
 }

@@ -1,0 +1,157 @@
+import { HostUnsupportedError, ModuleStartFailedError } from '../../sdk/index.ts'
+import type { Host, LaunchSpec, ModuleInstance, SystemAccess } from '../../sdk/index.ts'
+import { CHILD_PROCESS_HOST, DEFAULT_SPARES, DEFAULT_START_TIMEOUT_MS, KILL_WAIT_MS } from './constants.ts'
+import { ModuleProcess } from './module-process.ts'
+import { resolvePolicy } from './options.ts'
+import type { HostPolicy } from './options.ts'
+import { Supervisor } from './supervisor.ts'
+import type { SupervisedProcess } from './supervisor.ts'
+
+export interface ChildProcessHostInit {
+  /** Host options for every module (the user's), applied below each manifest's `hostOptions`. */
+  defaults?: Record<string, unknown>
+  /** Host options per module name (the user's), applied above its manifest's. */
+  modules?: Record<string, Record<string, unknown>>
+  /** Idle pre-booted processes to keep (DEFAULT_SPARES). */
+  spares?: number
+  /** To name a crashed module's dependents in its crash report. */
+  system?: Pick<SystemAccess, 'describe'>
+  /** Randomness of the backoff jitter (tests pin it). */
+  random?: () => number
+}
+
+export interface ChildProcessHost extends Host {
+  /** Every module this host runs, with its process figures and last crash. */
+  processes: () => SupervisedProcess[]
+  /** The policy a module runs under here; for one not running here, what the user's settings (and `hostOptions`) give. */
+  policyOf: (name: string, hostOptions?: Record<string, unknown>) => HostPolicy
+  /** Pids of the idle spare processes. */
+  spares: () => number[]
+  close: () => Promise<void>
+}
+
+/**
+ * The child-process host: each module it launches runs in an OS process of its own (runner.ts), supervised. It
+ * keeps a small pool of pre-booted spares so that a restart does not wait for Node to boot.
+ */
+export function childProcessHost (init: ChildProcessHostInit = {}): ChildProcessHost {
+  const supervisors = new Map<string, Supervisor>()
+  const pool = new SparePool(init.spares ?? DEFAULT_SPARES)
+  let closed = false
+
+  const acquire = async (execArgv: readonly string[], signal: AbortSignal): Promise<ModuleProcess> => {
+    if (execArgv.length === 0) {
+      const spare = pool.take()
+      if (spare !== undefined) return spare
+    }
+    const process = new ModuleProcess(execArgv)
+    try {
+      await process.ready(signal)
+    } catch (err) {
+      process.kill('SIGKILL')
+      throw err
+    }
+    return process
+  }
+
+  const resolve = (name: string, hostOptions?: Record<string, unknown>): HostPolicy =>
+    resolvePolicy(name, init.defaults, hostOptions, init.modules?.[name])
+  const policyOf = (name: string, hostOptions?: Record<string, unknown>): HostPolicy =>
+    hostOptions === undefined ? structuredClone(supervisors.get(name)?.policy ?? resolve(name)) : resolve(name, hostOptions)
+
+  return {
+    name: CHILD_PROCESS_HOST,
+    async launch (spec: LaunchSpec): Promise<ModuleInstance> {
+      const name = spec.manifest.name
+      if (closed) throw new ModuleStartFailedError(name, { cause: new Error('the child-process host is closed') })
+      if (spec.entryPath === undefined) throw new HostUnsupportedError(CHILD_PROCESS_HOST, name, 'a module defined in code has no entry file another process could load')
+      const policy = resolve(name, spec.manifest.hostOptions)
+      const supervisor: Supervisor = new Supervisor({
+        spec,
+        policy,
+        acquire,
+        launched: () => { if (!closed) pool.refill() },
+        dependents: () => {
+          try {
+            return init.system?.describe(name).dependents ?? []
+          } catch {
+            return []
+          }
+        },
+        ended: (s) => { if (supervisors.get(name) === s) supervisors.delete(name) },
+        random: init.random
+      })
+      supervisors.set(name, supervisor)
+      try {
+        return await supervisor.launch(spec.signal)
+      } catch (err) {
+        if (supervisors.get(name) === supervisor) supervisors.delete(name)
+        throw err
+      }
+    },
+    processes: () => [...supervisors.values()].map(s => s.summary()).sort((a, b) => a.name.localeCompare(b.name)),
+    policyOf,
+    spares: () => pool.pids(),
+    async close (): Promise<void> {
+      closed = true
+      pool.close()
+      // Normally the kernel has stopped every module first; whatever still runs goes now, within a bounded time.
+      await Promise.all([...supervisors.values()].map(async (s) => {
+        await s.stop(AbortSignal.timeout(s.policy.stopGraceMs + s.policy.killGraceMs + KILL_WAIT_MS)).catch(() => {})
+      }))
+      supervisors.clear()
+    }
+  }
+}
+
+/** Idle processes booted in advance; they never keep the node alive and die with it like any module process. */
+class SparePool {
+  private readonly size: number
+  private ready: ModuleProcess[] = []
+  private booting = 0
+  private closed = false
+
+  constructor (size: number) {
+    this.size = size
+  }
+
+  take (): ModuleProcess | undefined {
+    while (this.ready.length > 0) {
+      const spare = this.ready.shift() as ModuleProcess
+      if (spare.alive && !spare.channel.isClosed) return spare
+    }
+    return undefined
+  }
+
+  refill (): void {
+    while (!this.closed && this.ready.length + this.booting < this.size) {
+      this.booting++
+      let spare: ModuleProcess
+      try {
+        spare = new ModuleProcess()
+      } catch {
+        this.booting--
+        return
+      }
+      spare.setRef(false)
+      spare.ready(AbortSignal.timeout(DEFAULT_START_TIMEOUT_MS)).then(() => {
+        this.booting--
+        if (this.closed) spare.kill('SIGKILL')
+        else this.ready.push(spare)
+      }, () => {
+        this.booting--
+        spare.kill('SIGKILL')
+      })
+    }
+  }
+
+  pids (): number[] {
+    return this.ready.filter(p => p.alive).map(p => p.pid)
+  }
+
+  close (): void {
+    this.closed = true
+    for (const spare of this.ready) spare.kill('SIGKILL')
+    this.ready = []
+  }
+}

@@ -1,0 +1,233 @@
+import { ModuleStartFailedError, combineSignals, delay, errorFromWire, errorToWire } from '../../sdk/index.ts'
+import type { LaunchSpec, ModuleInstance, ProcessInfo } from '../../sdk/index.ts'
+import { RestartWindow, backoffDelay } from './backoff.ts'
+import { PmNotRestartedError, PmRestartIntensityError } from './errors.ts'
+import { Generation } from './generation.ts'
+import type { CrashDetail } from './generation.ts'
+import type { ModuleProcess } from './module-process.ts'
+import type { HostPolicy } from './options.ts'
+import type { InitMessage } from './protocol.ts'
+
+export type SupervisorState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' | 'down'
+
+export interface SupervisorInit {
+  spec: LaunchSpec
+  policy: HostPolicy
+  /** A process ready for INIT: a spare when one fits, else a new one. */
+  acquire: (execArgv: readonly string[], signal: AbortSignal) => Promise<ModuleProcess>
+  /** After a process is serving (or failed to): the host may boot a new spare now without slowing this start. */
+  launched: () => void
+  /** The modules that depend on this one, named in crash reports. */
+  dependents: () => string[]
+  /** The supervisor is done (stopped, or left the module down). */
+  ended: (supervisor: Supervisor) => void
+  random?: () => number
+}
+
+/** A summary of one supervised module, for the process manager's `processes` method. */
+export interface SupervisedProcess {
+  name: string
+  state: SupervisorState
+  pid: number
+  restart: HostPolicy['restart']
+  restarts: number
+  startedAt: number
+  cpuPercent?: number
+  rssBytes?: number
+  memoryLimitBytes?: number
+  lastCrash?: CrashDetail & { at: number }
+}
+
+/**
+ * Keeps one module running in processes of its own: launches it, and after a crash reports it, waits the backoff,
+ * starts a new process, and hands the kernel the new instance; or leaves the module down when its policy or the
+ * restart intensity says so.
+ */
+export class Supervisor {
+  readonly name: string
+  readonly policy: HostPolicy
+  state: SupervisorState = 'starting'
+  generation: Generation | undefined
+  restarts = 0
+  lastCrash: (CrashDetail & { at: number }) | undefined
+  private readonly init: SupervisorInit
+  private readonly window: RestartWindow
+  private consecutive = 0
+  private readonly halt = new AbortController()
+  private recovery: Promise<void> | undefined
+
+  constructor (init: SupervisorInit) {
+    this.init = init
+    this.name = init.spec.manifest.name
+    this.policy = init.policy
+    this.window = new RestartWindow(init.policy.intensity.maxRestarts, init.policy.intensity.withinMs)
+  }
+
+  /** The first start; rejects (and leaves nothing running) when the module cannot start. */
+  async launch (signal: AbortSignal): Promise<ModuleInstance> {
+    const generation = await this.startGeneration(combineSignals([signal, this.halt.signal]))
+    if (this.state !== 'starting') throw new ModuleStartFailedError(this.name, { cause: new Error('its host closed during the start') })
+    this.state = 'running'
+    return this.instance(generation)
+  }
+
+  /** Stops the module for good: cancels a pending restart, then stops its process gracefully (see Generation.stop). */
+  async stop (signal: AbortSignal): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'down') return
+    this.state = 'stopping'
+    this.halt.abort()
+    await this.recovery
+    const generation = this.generation
+    let stopError: Error | undefined
+    if (generation !== undefined && generation.process.alive) {
+      const { escalated } = await generation.stop(signal)
+      if (escalated !== 'none' || generation.stopTimedOut) {
+        const what = escalated === 'none' ? 'its stop hook was cut short' : `${escalated} sent`
+        this.init.spec.port.log({ at: Date.now(), module: this.name, level: 'warn', message: `its stop took longer than ${this.policy.stopGraceMs} ms: ${what}`, fields: { pid: generation.pid, escalated } })
+      }
+      if (generation.stopError !== undefined) stopError = errorFromWire(generation.stopError)
+    }
+    this.state = 'stopped'
+    this.init.ended(this)
+    if (stopError !== undefined) throw stopError
+  }
+
+  info (): ProcessInfo {
+    const g = this.generation
+    const info: ProcessInfo = { pid: g?.pid ?? -1, restarts: this.restarts, startedAt: g?.startedAt ?? 0 }
+    if (g?.cpuPercent !== undefined) info.cpuPercent = Math.round(g.cpuPercent * 10) / 10
+    if (g?.rssBytes !== undefined) info.rssBytes = g.rssBytes
+    return info
+  }
+
+  summary (): SupervisedProcess {
+    const info = this.info()
+    const out: SupervisedProcess = { name: this.name, state: this.state, pid: info.pid, restart: this.policy.restart, restarts: this.restarts, startedAt: info.startedAt }
+    if (info.cpuPercent !== undefined) out.cpuPercent = info.cpuPercent
+    if (info.rssBytes !== undefined) out.rssBytes = info.rssBytes
+    if (this.policy.memoryLimitBytes > 0) out.memoryLimitBytes = this.policy.memoryLimitBytes
+    if (this.lastCrash !== undefined) out.lastCrash = this.lastCrash
+    return out
+  }
+
+  private instance (generation: Generation): ModuleInstance {
+    return {
+      methods: generation.methods,
+      events: generation.events,
+      info: () => this.info(),
+      stop: async ({ signal }) => { await this.stop(signal) }
+    }
+  }
+
+  private async startGeneration (signal: AbortSignal): Promise<Generation> {
+    const { spec } = this.init
+    let process: ModuleProcess
+    try {
+      process = await this.init.acquire(this.policy.execArgv, signal)
+    } catch (err) {
+      this.init.launched()
+      throw err instanceof ModuleStartFailedError ? err : new ModuleStartFailedError(this.name, { cause: err })
+    }
+    process.setRef(true)
+    const generation = new Generation({
+      name: this.name,
+      process,
+      port: spec.port,
+      policy: this.policy,
+      onDown: (g) => { this.onDown(g) }
+    })
+    this.generation = generation
+    const init: InitMessage = {
+      manifest: { ...spec.manifest },
+      entryPath: spec.entryPath as string,
+      dataDir: spec.dataDir,
+      config: spec.config,
+      logLevel: spec.port.logLevel(this.name)
+    }
+    try {
+      await generation.start(init, signal)
+    } catch (err) {
+      generation.process.kill('SIGKILL')
+      await generation.process.finished
+      throw err
+    } finally {
+      this.init.launched()
+    }
+    return generation
+  }
+
+  private onDown (generation: Generation): void {
+    if (generation !== this.generation || this.state !== 'running') return
+    this.state = 'restarting'
+    this.recovery = this.recover(generation)
+  }
+
+  private async recover (crashed: Generation): Promise<void> {
+    const { reporter } = this.init.spec
+    // Wait (briefly) for the exit status and the last stderr lines, so the report says what happened.
+    await crashed.process.finished
+    if (this.state !== 'restarting') return
+    const detail = { ...crashed.crashDetail(), dependents: this.init.dependents() }
+    this.lastCrash = { ...detail, at: Date.now() }
+    const normalExit = detail.reason === 'exit' && detail.exitCode === 0
+    if (this.policy.restart === 'temporary' || (this.policy.restart === 'transient' && normalExit)) {
+      if (!normalExit) reporter.crashed(detail)
+      this.giveUp(new PmNotRestartedError(this.name, this.policy.restart, describe(detail)), detail)
+      return
+    }
+    reporter.crashed(detail)
+    // A process that served long enough was healthy: the backoff starts over.
+    if (detail.uptimeMs >= this.policy.resetAfterMs) this.consecutive = 0
+    while (this.state === 'restarting') {
+      if (!this.window.admit(Date.now())) {
+        this.giveUp(new PmRestartIntensityError(this.name, this.window.count(Date.now()), this.policy.intensity.withinMs, { cause: new Error(describe(detail)) }), detail)
+        return
+      }
+      const attempt = ++this.consecutive
+      const delayMs = Math.round(backoffDelay(attempt - 1, this.policy.backoff, this.init.random))
+      reporter.restarting({ attempt, delayMs, restarts: this.restarts, policy: this.policy.restart })
+      try {
+        await delay(delayMs, { signal: this.halt.signal })
+      } catch {
+        return
+      }
+      const t0 = Date.now()
+      try {
+        const generation = await this.startGeneration(combineSignals([this.halt.signal], this.policy.startTimeoutMs))
+        if (this.state !== 'restarting') return // stopped meanwhile: stop() stops this generation
+        this.restarts++
+        this.state = 'running'
+        reporter.restarted(this.instance(generation), { pid: generation.pid, attempt, startMs: Date.now() - t0, restarts: this.restarts })
+        return
+      } catch (err) {
+        if (this.state !== 'restarting') return
+        const failed = this.generation
+        reporter.crashed({
+          pid: failed?.pid ?? -1,
+          reason: 'start-failed',
+          error: errorToWire(err),
+          stderrTail: failed?.process.stderrTail() ?? [],
+          dependents: this.init.dependents()
+        })
+      }
+    }
+  }
+
+  private giveUp (cause: Error, detail: Record<string, unknown>): void {
+    this.state = 'down'
+    this.init.spec.reporter.gaveUp(cause, { ...detail, restarts: this.restarts })
+    this.init.ended(this)
+  }
+}
+
+function describe (detail: CrashDetail): string {
+  switch (detail.reason) {
+    case 'exit': return `exit code ${String(detail.exitCode)}`
+    case 'signal': return `killed by ${String(detail.signal)}`
+    case 'uncaught-exception': return `uncaught exception${detail.error === undefined ? '' : `: ${detail.error.message}`}`
+    case 'hung': return 'no answer to heartbeats'
+    case 'memory-limit': return 'over its memory ceiling'
+    case 'channel-lost': return 'its channel was lost'
+    case 'protocol-error': return 'it broke the wire protocol'
+  }
+}
