@@ -20,7 +20,7 @@ import { TraceBus } from './trace-bus.ts'
 import type {
   CallContext, CallMeta, CallOptions, DirectoryEntry, EventHandler, EventMeta, Host, InstanceReporter, KernelPort,
   LoadOptions, LogEntry, LogLevel, MethodEntry, ModuleDefinition, ModuleInstance, ModuleManifest, ModuleSource,
-  ModuleState, StopOptions, SystemAccess, TraceFilter, TraceListener
+  ModuleState, StopOptions, SupervisionTrace, SystemAccess, TraceFilter, TraceListener
 } from './types.ts'
 
 export interface KernelOptions {
@@ -762,6 +762,19 @@ export class Kernel implements KernelPort {
         rec.instance = undefined
         rec.methods = NO_METHODS
         this.fail(rec, cause)
+      },
+      exited: (detail) => {
+        if (!current()) return
+        this.publishSupervision(name, 'exited', detail)
+        this.logs.write({ at: Date.now(), module: name, level: 'info', message: 'module exited by itself', fields: detail })
+        rec.instance = undefined
+        rec.methods = NO_METHODS
+        rec.startedAt = undefined
+        this.dropSubscriptions(name)
+        if (rec.state === 'running' || rec.state === 'restarting') {
+          this.setState(rec, 'stopping')
+          this.setState(rec, 'stopped')
+        }
       }
     }
   }
@@ -797,7 +810,7 @@ export class Kernel implements KernelPort {
       : { type: 'lifecycle', module, from, to, at: Date.now(), cause: errorToWire(cause) })
   }
 
-  private publishSupervision (module: string, action: 'crashed' | 'restarting' | 'restarted' | 'gave-up' | 'rolled-back', detail: Record<string, unknown>): void {
+  private publishSupervision (module: string, action: SupervisionTrace['action'], detail: Record<string, unknown>): void {
     if (!this.trace.active) return
     this.trace.publish({ type: 'supervision', module, action, at: Date.now(), detail })
   }

@@ -227,7 +227,7 @@ export interface LifecycleTrace {
 export interface SupervisionTrace {
   type: 'supervision'
   module: string
-  action: 'crashed' | 'restarting' | 'restarted' | 'gave-up' | 'rolled-back'
+  action: 'crashed' | 'restarting' | 'restarted' | 'gave-up' | 'exited' | 'rolled-back'
   at: number
   detail: Record<string, unknown>
 }
@@ -271,6 +271,8 @@ export interface InstanceReporter {
   restarting: (detail: Record<string, unknown>) => void
   restarted: (instance: ModuleInstance, detail: Record<string, unknown>) => void
   gaveUp: (cause: Error, detail: Record<string, unknown>) => void
+  /** The module ended by itself, cleanly, and its host leaves it down by policy: it is `stopped`, not `failed`. */
+  exited: (detail: Record<string, unknown>) => void
 }
 
 export interface LaunchSpec {

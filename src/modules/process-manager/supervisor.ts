@@ -170,8 +170,15 @@ export class Supervisor {
     const detail = { ...crashed.crashDetail(), dependents: this.init.dependents() }
     this.lastCrash = { ...detail, at: Date.now() }
     const normalExit = detail.reason === 'exit' && detail.exitCode === 0
-    if (this.policy.restart === 'temporary' || (this.policy.restart === 'transient' && normalExit)) {
-      if (!normalExit) reporter.crashed(detail)
+    if (normalExit && this.policy.restart !== 'permanent') {
+      // It finished its work: a clean end, not a failure.
+      this.state = 'down'
+      reporter.exited({ ...detail, restarts: this.restarts })
+      this.init.ended(this)
+      return
+    }
+    if (this.policy.restart === 'temporary') {
+      reporter.crashed(detail)
       this.giveUp(new PmNotRestartedError(this.name, this.policy.restart, describe(detail)), detail)
       return
     }

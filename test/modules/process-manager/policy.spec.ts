@@ -111,12 +111,14 @@ describe('child-process host: restart policy', () => {
     }
     const clean = await crasherNode({ restart: 'transient', backoff: { baseMs: 0 } }, { mode: 'exit', code: 0, afterMs: 100 })
     try {
-      await until(() => clean.kernel.describe('pm-crasher').state === 'failed', 'the module left down')
-      expect(supervision(clean.trace, 'pm-crasher', 'crashed')).toEqual([]) // a clean exit is no crash
+      // A clean exit is no crash: the module is stopped, not failed, and not restarted.
+      await until(() => clean.kernel.describe('pm-crasher').state === 'stopped', 'the module left down')
+      expect(supervision(clean.trace, 'pm-crasher', 'crashed')).toEqual([])
       expect(supervision(clean.trace, 'pm-crasher', 'restarting')).toEqual([])
-      const cause = clean.kernel.describe('pm-crasher').cause
-      expect(cause?.code).toBe('ERR_PM_NOT_RESTARTED')
-      expect(cause?.data).toMatchObject({ policy: 'transient', reason: 'exit code 0' })
+      expect(supervision(clean.trace, 'pm-crasher', 'exited')[0]?.detail).toMatchObject({ reason: 'exit', exitCode: 0 })
+      expect(clean.kernel.describe('pm-crasher').cause).toBeUndefined()
+      await clean.kernel.start('pm-crasher') // and it can be started again
+      expect(clean.kernel.describe('pm-crasher').state).toBe('running')
     } finally {
       await clean.close()
     }
