@@ -5,7 +5,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { mixnet, staticMixNodeSource } from '../../../src/net/mix/index.ts'
-import type { Mixnet, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
+import type { MixNodeSource, Mixnet, MixnetEvents, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
 
 export type MixNode = Libp2p<{ mix: Mixnet, identify: unknown }>
 
@@ -27,7 +27,7 @@ export const FAST: MixnetInit = {
 }
 
 /** Real js-libp2p nodes on 127.0.0.1 TCP, each running the mix service, sharing one static list of mix nodes. */
-export async function startMixNet (n: number, init: MixnetInit | ((i: number) => MixnetInit) = FAST): Promise<MixNet> {
+export async function startMixNet (n: number, init: MixnetInit | ((i: number) => MixnetInit) = FAST, wrap?: (source: StaticMixNodeSource, i: number) => MixNodeSource): Promise<MixNet> {
   const source = staticMixNodeSource()
   const nodes: MixNode[] = []
   for (let i = 0; i < n; i++) {
@@ -39,7 +39,7 @@ export async function startMixNet (n: number, init: MixnetInit | ((i: number) =>
       streamMuxers: [yamux()],
       services: {
         identify: identify(),
-        mix: mixnet({ nodeSource: source, ...options })
+        mix: mixnet({ nodeSource: wrap === undefined ? source : wrap(source, i), ...options })
       }
     })
     nodes.push(node as unknown as MixNode)
@@ -56,19 +56,18 @@ export async function startMixNet (n: number, init: MixnetInit | ((i: number) =>
   }
 }
 
-/** Resolves with the first event of `type` matching `match`. */
-export async function nextEvent<T> (target: { addEventListener: (type: string, l: (e: Event) => void) => void, removeEventListener: (type: string, l: (e: Event) => void) => void }, type: string, match: (detail: T) => boolean = () => true, timeoutMs = 20_000): Promise<T> {
-  return await new Promise<T>((resolve, reject) => {
+/** Resolves with the detail of the first event of `type` matching `match`. */
+export async function nextEvent<K extends keyof MixnetEvents> (target: Mixnet, type: K, match: (detail: MixnetEvents[K]['detail']) => boolean = () => true, timeoutMs = 20_000): Promise<MixnetEvents[K]['detail']> {
+  return await new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       target.removeEventListener(type, listener)
       reject(new Error(`no ${type} event within ${timeoutMs} ms`))
     }, timeoutMs)
-    const listener = (e: Event): void => {
-      const detail = (e as CustomEvent<T>).detail
-      if (!match(detail)) return
+    const listener = (e: MixnetEvents[K]): void => {
+      if (!match(e.detail)) return
       clearTimeout(timer)
       target.removeEventListener(type, listener)
-      resolve(detail)
+      resolve(e.detail)
     }
     target.addEventListener(type, listener)
   })
