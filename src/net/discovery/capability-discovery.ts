@@ -183,7 +183,7 @@ export class CapabilityDiscoveryService extends EventTarget implements Capabilit
     for (const peer of await this.components.peerStore.all()) {
       if (peer.protocols.includes(this.protocol)) this.engine.addPeer(this.peerRef(peer.id, peer.addresses.map(a => a.multiaddr)))
     }
-    this.engine.startMaintenance(this.params.maintenanceIntervalMs)
+    this.engine.startMaintenance(this.params.maintenanceIntervalMs, this.params.refreshIntervalMs)
   }
 
   async stop (): Promise<void> {
@@ -306,11 +306,15 @@ export class CapabilityDiscoveryService extends EventTarget implements Capabilit
       stream = await connectionManager.openStream(peerId, this.protocol, { signal: options.signal })
       if (!stream.send(lp.encode.single(bytes))) await waitForDrain(stream, options.signal)
       const reader = lp.decode(stream, { maxDataLength: MAX_MESSAGE_SIZE })[Symbol.asyncIterator]()
-      const next = await raceSignal(reader.next(), options.signal)
+      const pending = reader.next()
+      // If the signal wins the race, the read is abandoned and rejects once the stream is aborted below.
+      pending.catch(() => {})
+      const next = await raceSignal(pending, options.signal)
       if (next.done === true) throw new RequestFailedError(`${peer.id} closed the stream without an answer`)
       await stream.close({ signal: options.signal })
       return next.value.subarray()
     } catch (err) {
+      this.log('request to %s failed: %e', peer.id, err)
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
       if (err instanceof RequestFailedError) throw err
       throw new RequestFailedError(`request to ${peer.id} failed: ${(err as Error).message}`, { cause: err })
@@ -331,7 +335,9 @@ function toProvider (protocol: string, found: FoundProvider): ServiceProvider {
     peerId: peerIdFromString(found.ad.peerIdString),
     multiaddrs,
     serviceId: protocol,
-    data: found.service.data ?? new Uint8Array(0),
+    // A copy: the decoder hands out views into the received buffer (a Node Buffer), and callers expect a plain
+    // Uint8Array they can keep or send across a process boundary.
+    data: new Uint8Array(found.service.data ?? new Uint8Array(0)),
     seq: found.ad.seq
   }
 }

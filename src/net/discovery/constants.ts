@@ -75,6 +75,15 @@ export const REQUEST_TIMEOUT_MS = 5000
 /** How often an advertiser tops its buckets up from peers learnt since the last pass. */
 export const MAINTENANCE_INTERVAL_MS = 60_000
 
+/** How often KadDHT(peerID) is refreshed by a walk to a random key (Kad-DHT's bucket refresh period, 10 min). */
+export const REFRESH_INTERVAL_MS = 600_000
+
+/** Refresh walks right after the first peer is known, a second apart: enough to learn the neighbourhood quickly. */
+export const INITIAL_REFRESHES = 3
+
+/** Pause between the initial refresh walks, and between checks while no peer is known yet. */
+export const INITIAL_REFRESH_PAUSE_MS = 1000
+
 /** After a new peer joins the main table, advertisers refill after this pause (batches a burst of joins). */
 export const REFILL_DEBOUNCE_MS = 200
 

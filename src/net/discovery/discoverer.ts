@@ -45,6 +45,8 @@ export interface DiscovererInit {
   /** Serves GET_ADS from this node's own registrar without a message (server nodes); undefined for light clients. */
   local?: (request: DiscoveryMessage) => DiscoveryMessage | undefined
   onPeerLearnt?: (peer: PeerRef) => void
+  /** A registrar answered: it serves discovery, whatever table it came from. */
+  onPeerAnswered?: (peer: PeerRef) => void
   onPeerFailed?: (peer: PeerRef) => void
   random?: Random
 }
@@ -64,6 +66,11 @@ export class Discoverer {
   constructor (init: DiscovererInit) {
     this.init = init
     this.random = init.random ?? Math.random
+  }
+
+  /** Forgets the search table of a service (one-off walks, such as table refreshes, keep none). */
+  dropTable (serviceId: Key): void {
+    this.tables.delete(toHex(serviceId))
   }
 
   table (serviceId: Key): RoutingTable {
@@ -140,6 +147,7 @@ export class Discoverer {
             this.init.onPeerFailed?.(peer)
             return
           }
+          this.init.onPeerAnswered?.(peer)
           for (const wp of r.value.closerPeers) {
             const learnt = this.init.peerFromWire(wp)
             if (learnt === undefined || learnt.id === this.init.self) continue

@@ -1,5 +1,5 @@
 import type { PrivateKey } from '@libp2p/interface'
-import { MAIN_TABLE_BUCKETS, MAX_ADVERTISED_SERVICES, REFILL_DEBOUNCE_MS } from './constants.ts'
+import { INITIAL_REFRESHES, INITIAL_REFRESH_PAUSE_MS, MAIN_TABLE_BUCKETS, MAX_ADVERTISED_SERVICES, REFILL_DEBOUNCE_MS } from './constants.ts'
 import { Advertiser } from './advertiser.ts'
 import { Discoverer } from './discoverer.ts'
 import type { LookupOptions, LookupResult } from './discoverer.ts'
@@ -75,6 +75,7 @@ export class DiscoveryNode {
       verifier,
       peerFromWire,
       onPeerFailed,
+      onPeerAnswered: (peer) => { this.addPeer(peer) },
       random: init.random,
       local: registrar === undefined ? undefined : (request) => registrar.handle(request, { from: undefined, fromServes: false, ip: undefined, nowMs: this.clock.now() })
     })
@@ -125,15 +126,44 @@ export class DiscoveryNode {
     return await this.discoverer.lookup(serviceId, options)
   }
 
-  /** Periodic top-up of every advertiser's buckets (peers learnt through other services' walks). */
-  startMaintenance (intervalMs: number): void {
-    if (this.maintenance !== undefined || this.advertiser === undefined) return
+  /**
+   * Fills KadDHT(peerID) by a walk towards a random key: GET_ADS for a random service id (nothing is registered
+   * there), every registrar that answers joins the table, and their closerPeers (one per bucket) lead the walk on.
+   * It plays the part of Kad-DHT's bucket refresh for the peers that serve discovery.
+   */
+  async refreshTable (options: { signal?: AbortSignal } = {}): Promise<void> {
+    const key = new Uint8Array(32)
+    crypto.getRandomValues(key)
+    try {
+      await this.discoverer.lookup(key, { limit: 1, signal: options.signal })
+    } finally {
+      this.discoverer.dropTable(key)
+    }
+  }
+
+  /**
+   * Maintenance: refresh walks right after the first peer is known (INITIAL_REFRESHES, a second apart), then every
+   * `refreshIntervalMs`; and every `intervalMs` a top-up of every advertiser's buckets (peers learnt through other
+   * walks become registrars too).
+   */
+  startMaintenance (intervalMs: number, refreshIntervalMs: number): void {
+    if (this.maintenance !== undefined) return
     const controller = new AbortController()
     this.maintenance = controller
+    const signal = controller.signal
+    let refreshes = 0
+    let lastRefresh = 0
     const loop = async (): Promise<void> => {
-      while (!controller.signal.aborted) {
-        await this.clock.sleep(intervalMs, { signal: controller.signal })
+      while (!signal.aborted) {
+        const warming = refreshes < INITIAL_REFRESHES
+        if (this.mainTable.size > 0 && (warming || this.clock.now() - lastRefresh >= refreshIntervalMs)) {
+          await this.refreshTable({ signal }).catch(() => {})
+          refreshes++
+          lastRefresh = this.clock.now()
+        }
         this.advertiser?.refill()
+        const pause = refreshes < INITIAL_REFRESHES ? INITIAL_REFRESH_PAUSE_MS : Math.min(intervalMs, refreshIntervalMs)
+        await this.clock.sleep(pause, { signal })
       }
     }
     loop().catch(() => {})

@@ -1,6 +1,6 @@
 import {
   ADVERT_EXPIRY_MS, AD_CACHE_CAPACITY, BUCKET_SIZE, F_LOOKUP, F_RETURN, IP_SIMILARITY_WEIGHT, K_LOOKUP, K_REGISTER,
-  MAINTENANCE_INTERVAL_MS, OCCUPANCY_EXPONENT, REGISTRATION_WINDOW_MS, REQUEST_TIMEOUT_MS, SAFETY_PARAMETER,
+  MAINTENANCE_INTERVAL_MS, OCCUPANCY_EXPONENT, REFRESH_INTERVAL_MS, REGISTRATION_WINDOW_MS, REQUEST_TIMEOUT_MS, SAFETY_PARAMETER,
   SERVICE_BUCKETS
 } from './constants.ts'
 import { InvalidArgumentError } from '../../common/index.ts'
@@ -35,6 +35,8 @@ export interface DiscoveryParams {
   requestTimeoutMs: number
   /** How often advertisers top their buckets up. */
   maintenanceIntervalMs: number
+  /** How often KadDHT(peerID) is refreshed by a walk to a random key. */
+  refreshIntervalMs: number
 }
 
 export const DEFAULT_PARAMS: Readonly<DiscoveryParams> = Object.freeze({
@@ -51,7 +53,8 @@ export const DEFAULT_PARAMS: Readonly<DiscoveryParams> = Object.freeze({
   serviceBuckets: SERVICE_BUCKETS,
   bucketSize: BUCKET_SIZE,
   requestTimeoutMs: REQUEST_TIMEOUT_MS,
-  maintenanceIntervalMs: MAINTENANCE_INTERVAL_MS
+  maintenanceIntervalMs: MAINTENANCE_INTERVAL_MS,
+  refreshIntervalMs: REFRESH_INTERVAL_MS
 })
 
 /** The defaults with `init` over them; refuses values that would break the protocol. */

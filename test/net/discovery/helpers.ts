@@ -40,7 +40,8 @@ export async function startTestNode (options: NodeOptions = {}): Promise<TestNod
     discovery: capabilityDiscovery({ ...LOOPBACK_PARAMS, ...options.discovery })
   }
   if (options.dht !== false) {
-    services.ping = ping()
+    // Kad-DHT pings contacts while the connection monitor pings too: one outbound ping stream (the default) is not enough.
+    services.ping = ping({ maxOutboundStreams: 8, maxInboundStreams: 8 })
     services.dht = kadDHT({
       protocol: '/logos/kad/1.0.0',
       clientMode: options.discovery?.clientMode === true,
@@ -56,7 +57,7 @@ export async function startTestNode (options: NodeOptions = {}): Promise<TestNod
     streamMuxers: [yamux()],
     connectionManager: { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 200, maxConnections: 500 },
     // Services are typed per call; this helper only promises `discovery`.
-    services: services as { discovery: (c: never) => CapabilityDiscovery }
+    services: services as never
   }) as unknown as Libp2p<{ discovery: CapabilityDiscovery }>
   const addr = libp2p.getMultiaddrs()[0]
   if (addr === undefined) throw new Error('node has no address')
