@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { SimNetwork, VirtualClock, runScenario } from '../../../src/net/discovery-sim/index.ts'
 import { sealAdvertisement, serviceIdOf } from '../../../src/net/discovery/index.ts'
+import type { LookupResult } from '../../../src/net/discovery/index.ts'
 
 describe('discovery over the simulator (the same classes, in memory)', () => {
   it('the virtual clock runs timers in order and honours aborts', async () => {
@@ -39,7 +40,7 @@ describe('discovery over the simulator (the same classes, in memory)', () => {
     expect(light?.engine?.registrar).toBeUndefined()
     // a quarter of the registrars go down
     for (const s of servers.slice(60, 90)) s.down = true
-    const result = await net.clock.runWhile(light?.engine?.lookup(serviceIdOf('/cap/1')) as Promise<import('../../../src/net/discovery/index.ts').LookupResult>)
+    const result = await net.clock.runWhile(light?.engine?.lookup(serviceIdOf('/cap/1')) as Promise<LookupResult>)
     expect(new Set(result.providers.map(p => p.ad.peerIdString))).toEqual(new Set(providers.map(p => p.id)))
     expect(result.providers[0]?.service.data?.[0]).toBe(7)
     expect(servers.every(s => s.engine?.registrar?.cache.size !== undefined)).toBe(true)
