@@ -104,6 +104,8 @@ export const MAX_OUTBOUND_STREAMS = 8
 export const MAX_KNOWN_NODES = 1024
 /** How often a discovery-backed source looks for more mix nodes. */
 export const NODE_REFRESH_MS = 60_000
+/** How often to look while too few mix nodes for a path and its return path are known (a new node, a new network). */
+export const NODE_FAST_REFRESH_MS = 2_000
 /** How many providers one lookup asks for. */
 export const NODE_LOOKUP_LIMIT = 64
 /** Drop a discovered node not seen again in this long. */

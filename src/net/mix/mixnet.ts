@@ -48,6 +48,8 @@ export interface MixComponents {
   addressManager: { getAddresses: () => Multiaddr[] }
   peerStore?: { get: (peerId: PeerId) => Promise<{ addresses: Array<{ multiaddr: Multiaddr }> }> }
   logger?: ComponentLogger
+  /** libp2p's event bus: 'self:peer:update' tells of new listen addresses. */
+  events?: { addEventListener: (type: 'self:peer:update', listener: () => void) => void, removeEventListener: (type: 'self:peer:update', listener: () => void) => void }
 }
 
 /** Options of the service; every default is in constants.ts with its reason. */
@@ -173,6 +175,8 @@ export interface Mixnet extends Startable, TypedEventTarget<MixnetEvents> {
   receive: (wire: Uint8Array, options?: AbortOptions) => Promise<PacketOutcome>
   /** Switches to a new mix key now and re-advertises it. */
   rotateKey: (options?: AbortOptions) => Promise<Uint8Array>
+  /** The mix nodes the node source knows now. */
+  knownNodes: () => MixNodeInfo[]
   getStats: () => MixStats
 }
 
@@ -243,6 +247,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private rotationTimer?: ReturnType<typeof setInterval>
   private sweepTimer?: ReturnType<typeof setInterval>
   private offEpoch?: () => void
+  private advertisedAddress?: string
   private readonly stats = { received: 0, rejected: {} as Record<string, number>, coverSent: 0, coverReturned: 0 }
 
   constructor (components: MixComponents, init: MixnetInit = {}) {
@@ -322,7 +327,6 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       runOnLimitedConnection: false
     })
     this.outbound.start()
-    await this.nodeSource?.start?.()
     this.started = true
     this.startEpochs()
     this.sweepTimer = setInterval(() => { this.sweep() }, 5_000)
@@ -333,8 +337,21 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     }
     const rate = coverRatePerSecond(this.coverFraction, this.slots.slotsPerEpoch, this.pathLength, this.epochMs)
     this.cover = new CoverScheduler(this.coverStrategy, rate, () => { this.coverTick() })
-    this.cover.start()
+  }
+
+  /** After every libp2p service started (the discovery service among them): look for nodes, advertise, cover. */
+  async afterStart (): Promise<void> {
+    if (!this.started) return
+    await this.nodeSource?.start?.()
+    this.components.events?.addEventListener('self:peer:update', this.onSelfUpdate)
     this.advertise()
+    this.cover?.start()
+  }
+
+  /** For use outside js-libp2p (tests, benchmarks): start and afterStart in one. */
+  async startAll (): Promise<void> {
+    await this.start()
+    await this.afterStart()
   }
 
   async stop (): Promise<void> {
@@ -358,11 +375,17 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     }
     this.surbs.clear()
     this.exitReassembler.clear()
+    this.components.events?.removeEventListener('self:peer:update', this.onSelfUpdate)
+    this.advertisedAddress = undefined
     this.nodeSource?.stopAdvertising?.()
     await this.nodeSource?.stop?.()
     this.outbound.stop()
     await this.components.registrar.unhandle(this.protocol)
     for (const protocol of this.handlers.keys()) await this.components.registrar.unhandle(protocol).catch(() => {})
+  }
+
+  knownNodes (): MixNodeInfo[] {
+    return this.nodeSource?.getNodes() ?? []
   }
 
   getStats (): MixStats {
@@ -393,10 +416,39 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     return publicKey
   }
 
+  /**
+   * Advertises the mix capability with our key once this node has an address a hop address can carry (libp2p
+   * starts listening in its afterStart, concurrently with ours), and again whenever that address changes.
+   */
   private advertise (): void {
-    this.nodeSource?.advertise?.(this.keys.publicKey, { signal: this.controller.signal }).catch(err => {
-      this.log('advertising the mix capability failed: %s', (err as Error).message)
+    const signal = this.controller.signal
+    const run = async (): Promise<void> => {
+      let address = this.ownAddressKey()
+      for (let waited = 0; address === undefined; waited += 100) {
+        if (waited > C.DIAL_TIMEOUT_MS * 3) throw new MixUnroutableDestinationError('no IPv4 TCP or QUIC listen address to advertise')
+        await this.sleep(100, signal)
+        address = this.ownAddressKey()
+      }
+      this.advertisedAddress = address
+      await this.nodeSource?.advertise?.(this.keys.publicKey, { signal })
+    }
+    run().catch(err => {
+      if (!signal.aborted) this.log('advertising the mix capability failed: %s', (err as Error).message)
     })
+  }
+
+  private ownAddressKey (): string | undefined {
+    try {
+      return Buffer.from(this.selfHop().address).toString('hex')
+    } catch {
+      return undefined
+    }
+  }
+
+  private readonly onSelfUpdate = (): void => {
+    if (!this.started || this.advertisedAddress === undefined) return
+    const address = this.ownAddressKey()
+    if (address !== undefined && address !== this.advertisedAddress) this.advertise()
   }
 
   private resolveNodeSource (): MixNodeSource | undefined {

@@ -3,7 +3,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isCanonicalPoint, isSmallOrderPoint } from '../../crypto/sphinx/index.ts'
 import type { AbortOptions } from '../../common/index.ts'
-import { MAX_KNOWN_NODES, MIX_PROTOCOL, NODE_LOOKUP_LIMIT, NODE_REFRESH_MS, NODE_TTL_MS } from './constants.ts'
+import { MAX_KNOWN_NODES, MIX_PROTOCOL, NODE_FAST_REFRESH_MS, NODE_LOOKUP_LIMIT, NODE_REFRESH_MS, NODE_TTL_MS, PATH_LENGTH } from './constants.ts'
 
 /** A mix node as path selection needs it (mix.md 6.1): who, where, and its X25519 key. */
 export interface MixNodeInfo {
@@ -69,6 +69,9 @@ export interface MixDiscovery {
   findProviders: (protocol: string, options?: { limit?: number, signal?: AbortSignal }) => Promise<Array<{ peerId: PeerId, multiaddrs: Multiaddr[], data: Uint8Array, seq: bigint }>>
   addEventListener?: (type: 'provider', listener: (evt: CustomEvent<{ peerId: PeerId, multiaddrs: Multiaddr[], serviceId: string, data: Uint8Array, seq: bigint }>) => void) => void
   removeEventListener?: (type: 'provider', listener: (evt: CustomEvent<{ peerId: PeerId, multiaddrs: Multiaddr[], serviceId: string, data: Uint8Array, seq: bigint }>) => void) => void
+  /** Keeps looking the capability up in the background, emitting 'provider' for new records (when available). */
+  startDiscovering?: (protocol: string) => void
+  stopDiscovering?: (protocol: string) => void
 }
 
 export interface DiscoveryMixNodeSourceInit {
@@ -76,6 +79,10 @@ export interface DiscoveryMixNodeSourceInit {
   protocol?: string
   /** How often to look again (default 60 s). */
   refreshIntervalMs?: number
+  /** How often to look while fewer than `minNodes` are known (default 2 s). */
+  fastRefreshIntervalMs?: number
+  /** Below this many known nodes the fast interval applies (default: enough for a path and its return path). */
+  minNodes?: number
   /** Providers asked for per lookup. */
   lookupLimit?: number
   /** Nodes kept (newest first). */
@@ -98,6 +105,8 @@ export class DiscoveryMixNodeSource implements MixNodeSource {
   private readonly discovery: MixDiscovery
   private readonly protocol: string
   private readonly refreshIntervalMs: number
+  private readonly fastRefreshIntervalMs: number
+  private readonly minNodes: number
   private readonly lookupLimit: number
   private readonly maxNodes: number
   private readonly nodeTtlMs: number
@@ -112,6 +121,8 @@ export class DiscoveryMixNodeSource implements MixNodeSource {
     this.discovery = discovery
     this.protocol = init.protocol ?? MIX_PROTOCOL
     this.refreshIntervalMs = init.refreshIntervalMs ?? NODE_REFRESH_MS
+    this.fastRefreshIntervalMs = init.fastRefreshIntervalMs ?? NODE_FAST_REFRESH_MS
+    this.minNodes = init.minNodes ?? 2 * PATH_LENGTH
     this.lookupLimit = init.lookupLimit ?? NODE_LOOKUP_LIMIT
     this.maxNodes = init.maxNodes ?? MAX_KNOWN_NODES
     this.nodeTtlMs = init.nodeTtlMs ?? NODE_TTL_MS
@@ -125,10 +136,13 @@ export class DiscoveryMixNodeSource implements MixNodeSource {
   start (): void {
     this.controller = new AbortController()
     this.discovery.addEventListener?.('provider', this.onProvider)
+    this.discovery.startDiscovering?.(this.protocol)
     const loop = (): void => {
       this.refresh({ signal: this.controller?.signal }).catch(err => { this.log('mix node lookup failed: %s', (err as Error).message) })
         .finally(() => {
-          if (this.controller?.signal.aborted === false) this.timer = setTimeout(loop, this.refreshIntervalMs)
+          if (this.controller?.signal.aborted !== false) return
+          // Look often until there are enough nodes for paths, then settle down.
+          this.timer = setTimeout(loop, this.known.size < this.minNodes ? this.fastRefreshIntervalMs : this.refreshIntervalMs)
         })
     }
     loop()
@@ -137,6 +151,7 @@ export class DiscoveryMixNodeSource implements MixNodeSource {
   stop (): void {
     this.controller?.abort()
     if (this.timer !== undefined) clearTimeout(this.timer)
+    this.discovery.stopDiscovering?.(this.protocol)
     this.discovery.removeEventListener?.('provider', this.onProvider)
   }
 
