@@ -9,6 +9,8 @@ import { FIND_PROVIDERS_TIMEOUT_MS, MAX_PUBLISH_BYTES } from './constants.ts'
 import { DialFailedError, NetworkParamsError } from './errors.ts'
 import { loadOrCreatePeerKey } from './identity.ts'
 import { bootstrap, createNetworkNode } from './network-node.ts'
+import { MIX_EVENTS, mixMethods, mixServices } from './mix-methods.ts'
+import type { Mixnet } from '../../net/mix/index.ts'
 
 export { parseNetworkConfig } from './config.ts'
 export type { NetworkConfig } from './config.ts'
@@ -61,12 +63,15 @@ export const network = defineModule({
     'peer:connected': { description: '{ peerId }' },
     'peer:disconnected': { description: '{ peerId }' },
     'provider:found': { description: '{ protocol, peerId, multiaddrs, data, seq }: a new provider of a capability being looked up or watched' },
-    'pubsub:message': { description: '{ topic, data, from }' }
+    'pubsub:message': { description: '{ topic, data, from }' },
+    ...MIX_EVENTS
   },
   async start (ctx) {
     const config = parseNetworkConfig(ctx.config)
     const { key, created } = await loadOrCreatePeerKey(ctx.dataDir)
-    const node = await createNetworkNode(key, config)
+    const node = await createNetworkNode(key, config, mixServices(config))
+    const mix = node.services.mix as Mixnet | undefined
+    const mixApi = mix === undefined ? undefined : mixMethods(ctx, mix)
     const { discovery, pubsub } = node.services
     ctx.log.info(created ? 'new peer identity' : 'peer identity loaded', { peerId: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map(String) })
 
@@ -202,10 +207,12 @@ export const network = defineModule({
             const id = peerIdFromString(requireString(p?.peerId, 'peerId'))
             return { rttMs: await node.services.ping.ping(id, { signal: call.signal }) }
           }
-        }
+        },
+        ...mixApi?.methods
       },
       stop: async () => {
         stopping.abort()
+        mixApi?.stop()
         node.removeEventListener('peer:connect', onConnect)
         node.removeEventListener('peer:disconnect', onDisconnect)
         discovery.removeEventListener('provider', onProvider)
