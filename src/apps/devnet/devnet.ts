@@ -6,7 +6,7 @@ import type { DiscoveryParams } from '../../net/discovery/index.ts'
 import { startNode } from '../node/index.ts'
 import type { LogosNode, ModuleSettings } from '../node/index.ts'
 import type { LogLevel } from '../../kernel/index.ts'
-import { DEVNET_DISCOVERY, DEVNET_MODULES, READY_PEERS, READY_POLL_MS, READY_TIMEOUT_MS } from './constants.ts'
+import { DEVNET_DISCOVERY, DEVNET_MIX, DEVNET_MODULES, READY_PEERS, READY_POLL_MS, READY_TIMEOUT_MS } from './constants.ts'
 import { DevnetStartError } from './errors.ts'
 
 export interface DevnetOptions {
@@ -63,6 +63,7 @@ async function bootNode (index: number, baseDir: string, options: DevnetOptions,
     config: {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       ...options.network,
+      mix: { ...DEVNET_MIX, ...(options.network?.mix as Record<string, unknown> | undefined) },
       bootstrap,
       discovery: { ...DEVNET_DISCOVERY, ...options.discovery }
     }
