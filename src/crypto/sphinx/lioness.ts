@@ -1,6 +1,6 @@
-import { createCipheriv, createHash } from 'node:crypto'
+import { createCipheriv } from 'node:crypto'
 import { LABEL_LIONESS, LIONESS_MIN_BLOCK, LIONESS_MU } from './constants.ts'
-import { kdf } from './kdf.ts'
+import { kdf, keyedHash } from './kdf.ts'
 
 /**
  * LIONESS (Anderson and Biham), the wide-block cipher of the Sphinx payload, instantiated as in mix-lioness.md:
@@ -31,7 +31,7 @@ function streamRound (k: Buffer, l: Buffer, r: Uint8Array): Buffer {
 
 /** L xor H_K(R), in place on L. */
 function hashRound (k: Buffer, l: Buffer, r: Uint8Array): void {
-  const h = createHash('sha256').update(k).update(r).digest()
+  const h = keyedHash(k, r)
   for (let i = 0; i < LIONESS_MU; i++) l[i] = (l[i] as number) ^ (h[i] as number)
 }
 

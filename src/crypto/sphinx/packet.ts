@@ -182,6 +182,9 @@ export type ProcessResult =
   /** The last hop of a SURB's return path: hand `payload` (delta') to the SURB's creator, which is this node. */
   | { type: 'reply', surbId: Uint8Array, payload: Uint8Array, tag: Uint8Array, keyIndex: number }
 
+/** beta || 0_{(t+1)kappa}; processPacket is synchronous, so one buffer serves every call (its tail stays zero). */
+const betaScratch = new Uint8Array(BETA_LENGTH + ROUTING_BLOCK_LENGTH)
+
 function isZero (bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false
   return true
@@ -222,9 +225,8 @@ export function processPacket (packet: Uint8Array, keys: readonly ProcessingKey[
   if (s === undefined || k === undefined || tag === undefined) throw new SphinxMacError()
 
   // Step 4: B = AES-CTR(beta | 0_{(t+1)kappa}).
-  const padded = new Uint8Array(BETA_LENGTH + ROUTING_BLOCK_LENGTH)
-  padded.set(beta, 0)
-  const B = aesCtr(k.aesKey, k.iv, padded)
+  betaScratch.set(beta, 0)
+  const B = aesCtr(k.aesKey, k.iv, betaScratch)
   // Step 5: one LIONESS layer off the payload.
   const deltaPrime = lionessDecrypt(k.payloadKey, delta)
 

@@ -237,6 +237,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private nodeSource?: MixNodeSource
   private readonly announceAddress?: Multiaddr
   private readonly nodeCache = new Map<string, NodeEntry>()
+  private readonly hopCache = new Map<string, { peerId: PeerId, multiaddr: Multiaddr }>()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private controller = new AbortController()
   private started = false
@@ -826,8 +827,22 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     }
   }
 
+  /** decodeAddress with a bounded cache: a relay sees the same few next hops again and again, and decoding costs ~40 us. */
+  private decodeHop (bytes: Uint8Array): { peerId: PeerId, multiaddr: Multiaddr } {
+    const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+    const cached = this.hopCache.get(key)
+    if (cached !== undefined) return cached
+    const decoded = decodeAddress(bytes)
+    if (this.hopCache.size >= C.MAX_KNOWN_NODES) {
+      const oldest = this.hopCache.keys().next().value
+      if (oldest !== undefined) this.hopCache.delete(oldest)
+    }
+    this.hopCache.set(key, decoded)
+    return decoded
+  }
+
   private forward (nextHop: Uint8Array, meanMs: number, packet: Uint8Array): PacketOutcome {
-    const next = decodeAddress(nextHop)
+    const next = this.decodeHop(nextHop)
     if (this.delayed >= this.init.maxDelayedPackets) throw new MixQueueFullError('delayed packets', this.init.maxDelayedPackets)
     // Claim the slot before the delay (mix-cover-traffic.md 6.4); none left: drop.
     if (!this.slots.claim()) throw new MixSlotsExhaustedError()
@@ -882,7 +897,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     let local = isZeroAddress(destination)
     let target: { peerId: PeerId, multiaddr: Multiaddr } | undefined
     if (!local) {
-      target = decodeAddress(destination)
+      target = this.decodeHop(destination)
       local = target.peerId.equals(this.components.peerId)
     }
     if (local) {
@@ -919,7 +934,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       const surb = surbs[i] as Surb
       const m = encodeReplyMessage({ status, index: i, count, data: body.subarray(i * REPLY_DATA_CAPACITY, (i + 1) * REPLY_DATA_CAPACITY) })
       const packet = useSurb(surb, m)
-      const first = decodeAddress(surb.firstHop)
+      const first = this.decodeHop(surb.firstHop)
       await this.originate(first.peerId, first.multiaddr, packet)
     }))
   }
