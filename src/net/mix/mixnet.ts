@@ -328,6 +328,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       runOnLimitedConnection: false
     })
     this.outbound.start()
+    // Handlers registered before start (or before a stop) serve from now on.
+    for (const [protocol, handler] of this.handlers) await this.registerHandler(protocol, handler)
     this.started = true
     this.startEpochs()
     this.sweepTimer = setInterval(() => { this.sweep() }, 5_000)
@@ -367,6 +369,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     this.delayed = 0
+    this.verifying = 0
+    this.delivering = 0
     this.slots.clear()
     for (const q of this.sendQueue.splice(0)) q.fail(new MixNotStartedError())
     for (const [id, r] of this.requests) {
@@ -973,19 +977,24 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   async handle (protocol: string, handler: MixHandler): Promise<void> {
     if (this.handlers.has(protocol)) throw new MixDuplicateHandlerError(protocol)
     this.handlers.set(protocol, handler)
+    if (!this.started) return // start() registers it
     try {
-      await this.components.registrar.handle(protocol, (stream) => {
-        serveDelivery(stream, protocol, handler, this.init.maxMessageBytes, this.init.deliveryTimeoutMs).catch(() => {})
-      })
+      await this.registerHandler(protocol, handler)
     } catch (err) {
       this.handlers.delete(protocol)
       throw err
     }
   }
 
+  private async registerHandler (protocol: string, handler: MixHandler): Promise<void> {
+    await this.components.registrar.handle(protocol, (stream) => {
+      serveDelivery(stream, protocol, handler, this.init.maxMessageBytes, this.init.deliveryTimeoutMs).catch(() => {})
+    })
+  }
+
   async unhandle (protocol: string): Promise<void> {
     if (!this.handlers.delete(protocol)) return
-    await this.components.registrar.unhandle(protocol)
+    if (this.started) await this.components.registrar.unhandle(protocol)
   }
 
   // ------------------------------------------------------------------------------------------------------------

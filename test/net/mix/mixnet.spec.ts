@@ -130,6 +130,21 @@ describe('mix service over real libp2p nodes (TCP loopback)', () => {
     }
   })
 
+  it('serves its handlers again after a stop and a start', async () => {
+    const again = await startMixNet(5)
+    try {
+      const [a, b] = [again.nodes[0] as MixNode, again.nodes[4] as MixNode]
+      await b.services.mix.handle('/test/restart/1', ({ data }) => data)
+      await b.stop()
+      await b.start()
+      again.announce(b) // a new mix key after the restart
+      const data = randomBytes(20)
+      expect(hex(await a.services.mix.request(b.peerId, '/test/restart/1', data))).toBe(hex(data))
+    } finally {
+      await again.stop()
+    }
+  })
+
   it('times a request out when nobody answers', async () => {
     await B.services.mix.handle('/test/slow/1', async () => await new Promise<Uint8Array>(resolve => setTimeout(() => { resolve(new Uint8Array(1)) }, 3000)))
     await expect(A.services.mix.request(B.peerId, '/test/slow/1', new Uint8Array(1), { timeoutMs: 500 })).rejects.toThrow(MixReplyTimeoutError)
