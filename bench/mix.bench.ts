@@ -25,10 +25,10 @@ import { round } from './measure.ts'
  *   LIONESS, blinding), each packet distinct.
  * - build_us_p50: one 3-hop forward packet built by a sender (its message encoded, 2L X25519, header, 3 LIONESS).
  * - packets_per_s: one relay on one core with delays off, the whole receive pipeline of the service (proof split,
- *   Sphinx, slot claim, framing, hand-off to the next hop's stream), per second of the process's CPU time (the
+ *   Sphinx, slot claim, framing, hand-off to the next hop's stream), per second of the thread's CPU time (the
  *   machine is shared; CPU time is what "one core" can do), with the wall-clock rate beside it.
  *   packets_per_s_tcp: the same relay as a js-libp2p node on TCP loopback (Noise, Yamux), fed by a sender and
- *   drained by a next hop in a worker thread, per second of the relay's busy event-loop time.
+ *   drained by a next hop in a worker thread, per second of the relay thread's CPU time.
  * - anonymity_degree: bench/mix-anonymity.ts at N = 100 senders with the service's defaults, cover on, and the same
  *   figure for baselines in the same run; added latency is the simulated mean from send to delivery.
  */
@@ -97,7 +97,7 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
 
   // The same relay as a js-libp2p node on TCP.
   const tcp = await relayThroughputTcp({ packets: quick ? 2000 : 6000 })
-  console.log(`relay over TCP loopback (Noise, Yamux): ${round(tcp.packetsPerBusyS)} packets per second of relay event-loop time (${round(tcp.packetsPerS)} per wall-clock second), ${tcp.forwarded} forwarded of ${tcp.sent}`)
+  console.log(`relay over TCP loopback (Noise, Yamux): ${round(tcp.packetsPerCpuS)} packets per CPU-second of the relay's thread (${round(tcp.packetsPerS)} per wall-clock second), ${tcp.forwarded} forwarded of ${tcp.sent}`)
 
   // Anonymity, by simulation, with the service's defaults.
   const coverRate = coverRatePerSecond(MIX_DEFAULTS.COVER_RATE_FRACTION, MIX_DEFAULTS.SLOTS_PER_EPOCH, MIX_DEFAULTS.PATH_LENGTH, MIX_DEFAULTS.EPOCH_MS)
@@ -144,7 +144,7 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
     lioness_us_p50: round(lioness.p50, 1),
     packets_per_s: round(pipeline.cpu),
     packets_per_s_wall: round(pipeline.wall),
-    packets_per_s_tcp: round(tcp.packetsPerBusyS),
+    packets_per_s_tcp: round(tcp.packetsPerCpuS),
     packets_per_s_tcp_wall: round(tcp.packetsPerS),
     anonymity_degree: round(d.degreeMean, 3),
     anonymity_degree_p5: round(d.degreeP5, 3),
@@ -207,10 +207,10 @@ export async function relayPipeline (peerId: PeerId, mixPrivateKey: Uint8Array, 
   const packets = Array.from({ length: count }, makePacket)
   for (let w = 0; w < 200; w++) await relay.receive(packets[w] as Uint8Array)
   const t0 = performance.now()
-  const c0 = process.cpuUsage()
+  const c0 = process.threadCpuUsage()
   for (let j = 200; j < count; j++) await relay.receive(packets[j] as Uint8Array)
   while (forwarded < count) await new Promise(resolve => setImmediate(resolve))
-  const cpu = process.cpuUsage(c0)
+  const cpu = process.threadCpuUsage(c0)
   const seconds = (performance.now() - t0) / 1000
   await relay.stop()
   return { cpu: (count - 200) / ((cpu.user + cpu.system) / 1e6), wall: (count - 200) / seconds }
