@@ -93,6 +93,10 @@ export const MAX_QUEUED_PER_PEER = 512
 export const MAX_OUTBOUND_PEERS = 256
 /** Close an outbound stream idle this long. */
 export const OUTBOUND_IDLE_MS = 60_000
+/** A fragment whose first hop is unreachable is sent again on another path this many times. */
+export const FIRST_HOP_RETRIES = 2
+/** A peer we failed to reach stays out of our paths this long (it may have left; discovery forgets it later). */
+export const UNREACHABLE_MS = 60_000
 /** How long to dial a next hop before dropping the packet. */
 export const DIAL_TIMEOUT_MS = 10_000
 /** Inbound /mix/1.0.0 streams one peer may have open (the nim code reuses one per peer). */

@@ -19,7 +19,7 @@ import type { CoverStrategy } from './cover-traffic.ts'
 import {
   MixDeliveryFailedError, MixDuplicateHandlerError, MixFrameError, MixMessageTooLargeError, MixNotEnoughNodesError,
   MixNotStartedError, MixQueueFullError, MixReplyTimeoutError, MixSlotsExhaustedError, MixSpamProofError,
-  MixUnknownSurbError, MixUnroutableDestinationError
+  MixUnknownSurbError, MixUnroutableDestinationError, MixDialError
 } from './errors.ts'
 import { deliverRemote, serveDelivery } from './exit-layer.ts'
 import type { MixHandler } from './exit-layer.ts'
@@ -145,6 +145,8 @@ export interface MixStats {
   storedSurbs: number
   reassemblies: number
   knownNodes: number
+  /** Known nodes left out of paths for now because a send to them failed. */
+  unreachableNodes: number
   slotsRemaining: number
 }
 
@@ -238,6 +240,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private readonly announceAddress?: Multiaddr
   private readonly nodeCache = new Map<string, NodeEntry>()
   private readonly hopCache = new Map<string, { peerId: PeerId, multiaddr: Multiaddr }>()
+  /** Peers a send to failed, until when they stay out of our paths. */
+  private readonly unreachable = new Map<string, number>()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private controller = new AbortController()
   private started = false
@@ -406,6 +410,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       storedSurbs: this.surbs.size,
       reassemblies: this.exitReassembler.size,
       knownNodes: this.nodeSource?.getNodes().length ?? 0,
+      unreachableNodes: [...this.unreachable.values()].filter(until => until > Date.now()).length,
       slotsRemaining: this.slots.slotsRemaining
     }
   }
@@ -492,8 +497,9 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private eligibleNodes (exclude: PeerId[]): NodeEntry[] {
     const out: NodeEntry[] = []
     const source = this.nodeSource?.getNodes() ?? []
+    const now = Date.now()
     for (const n of source) {
-      if (n.peerId.equals(this.components.peerId) || exclude.some(e => e.equals(n.peerId))) continue
+      if (n.peerId.equals(this.components.peerId) || exclude.some(e => e.equals(n.peerId)) || this.isUnreachable(n.peerId, now)) continue
       const entry = this.nodeEntry(n)
       if (entry !== undefined) out.push(entry)
     }
@@ -631,29 +637,48 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     const plan = planFragments(data.length, protocol, surbs.length, C.MAX_SURBS_PER_PACKET)
     const { exit, others } = route
     const messageId = randomBytes(8)
-    const packets: Array<{ first: NodeEntry, packet: Uint8Array }> = []
+    const messages: Uint8Array[] = []
     let offset = 0
     let surbOffset = 0
     plan.forEach((f, index) => {
-      const m = encodeForwardMessage({
+      messages.push(encodeForwardMessage({
         codec: protocol,
         surbs: surbs.slice(surbOffset, surbOffset + f.surbs),
         fragment: { messageId, index, count: plan.length },
         data: data.subarray(offset, offset + f.bytes)
-      })
+      }))
       offset += f.bytes
       surbOffset += f.surbs
-      const path = [...sample(others, this.pathLength - 1), exit]
+    })
+    await Promise.all(messages.map(async m => { await this.sendFragment(m, target.address, exit, others, options) }))
+  }
+
+  /**
+   * One fragment on a fresh random path ending at the shared exit. When the first hop cannot be reached the fragment
+   * goes again on a path without it (the sender sees that failure; later hops fail silently, mix.md 9.4.2).
+   */
+  private async sendFragment (message: Uint8Array, destination: Uint8Array, exit: NodeEntry, others: NodeEntry[], options: AbortOptions): Promise<void> {
+    let candidates = others
+    for (let attempt = 0; ; attempt++) {
+      const path = [...sample(candidates, this.pathLength - 1), exit]
+      const first = path[0] as NodeEntry
       const { packet } = buildPacket({
         hops: path.map(n => n.hop),
         delays: path.slice(1).map(() => this.meanDelayMs),
-        exit: { destination: target.address },
+        exit: { destination },
         ephemeral: randomBytes(32),
-        message: m
+        message
       })
-      packets.push({ first: path[0] as NodeEntry, packet })
-    })
-    await Promise.all(packets.map(async p => { await this.originate(p.first.peerId, p.first.multiaddr, p.packet, options) }))
+      try {
+        await this.originate(first.peerId, first.multiaddr, packet, options)
+        return
+      } catch (err) {
+        const firstHop = path.length > 1 ? first : undefined
+        if (!(err instanceof MixDialError) || firstHop === undefined || attempt >= C.FIRST_HOP_RETRIES || options.signal?.aborted === true) throw err
+        candidates = candidates.filter(n => !n.peerId.equals(firstHop.peerId))
+        if (candidates.length < this.pathLength - 1) throw err
+      }
+    }
   }
 
   /**
@@ -666,7 +691,37 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     const proof = this.makeProof(packet, signal)
     await this.sleep(this.sample(this.senderDelayMs), signal)
     const wire = appendProof(packet, await proof)
-    await this.outbound.send(peerId, addr, wire, { signal })
+    await this.transmit(peerId, addr, wire, signal)
+  }
+
+  /** Sends to a next hop; a peer that cannot be reached is left out of our paths for a while. */
+  private async transmit (peerId: PeerId, addr: Multiaddr, wire: Uint8Array, signal: AbortSignal): Promise<void> {
+    try {
+      await this.outbound.send(peerId, addr, wire, { signal })
+    } catch (err) {
+      if (err instanceof MixDialError && !signal.aborted) this.markUnreachable(peerId)
+      throw err
+    }
+  }
+
+  private markUnreachable (peerId: PeerId): void {
+    const id = peerId.toString()
+    this.unreachable.delete(id)
+    this.unreachable.set(id, Date.now() + C.UNREACHABLE_MS)
+    while (this.unreachable.size > C.MAX_KNOWN_NODES) {
+      const oldest = this.unreachable.keys().next().value
+      if (oldest === undefined) break
+      this.unreachable.delete(oldest)
+    }
+  }
+
+  private isUnreachable (peerId: PeerId, now: number): boolean {
+    const id = peerId.toString()
+    const until = this.unreachable.get(id)
+    if (until === undefined) return false
+    if (until > now) return true
+    this.unreachable.delete(id)
+    return false
   }
 
   private async claimForLocal (options: AbortOptions): Promise<void> {
@@ -765,7 +820,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       timer = setTimeout(() => {
         if (timer !== undefined) this.timers.delete(timer)
         if (!this.slots.consumeCover(entry)) return
-        proof.then(async p => { await this.outbound.send(first.peerId, first.multiaddr, appendProof(packet, p), { signal: this.controller.signal }) })
+        proof.then(async p => { await this.transmit(first.peerId, first.multiaddr, appendProof(packet, p), this.controller.signal) })
           .then(() => { this.stats.coverSent++ }, err => { this.log('cover packet not sent: %s', (err as Error).message) })
       }, this.sample(this.senderDelayMs))
       this.timers.add(timer)
@@ -856,7 +911,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     proof.catch(() => {})
     this.delayed++
     const go = (): void => {
-      proof.then(async p => { await this.outbound.send(next.peerId, next.multiaddr, appendProof(packet, p), { signal }) })
+      proof.then(async p => { await this.transmit(next.peerId, next.multiaddr, appendProof(packet, p), signal) })
         .catch(err => { this.reject(err) })
         .finally(() => { this.delayed = Math.max(0, this.delayed - 1) })
     }

@@ -130,6 +130,30 @@ describe('mix service over real libp2p nodes (TCP loopback)', () => {
     }
   })
 
+  it('sends a fragment again on another path when its first hop is gone, and leaves that node out afterwards', async () => {
+    // Path length 2 with the destination as exit: the one intermediate hop is the first hop, drawn from {dead, live}.
+    const small = await startMixNet(4, { ...FAST, pathLength: 2 })
+    try {
+      const [a, dead, live, b] = small.nodes as [MixNode, MixNode, MixNode, MixNode]
+      const got: number[] = []
+      await b.services.mix.handle('/test/retry/1', ({ data }) => { got.push(data[0] as number) })
+      await dead.stop()
+      // Send until a path drew the dead node first (each send does with probability 1/2): every send still succeeds.
+      let sent = 0
+      while (a.services.mix.getStats().unreachableNodes === 0 && sent < 30) {
+        await a.services.mix.send(b.peerId, '/test/retry/1', Uint8Array.of(sent), { exitIsDestination: true })
+        sent++
+      }
+      expect(a.services.mix.getStats().unreachableNodes).toBe(1)
+      for (let i = 0; i < 3; i++) await a.services.mix.send(b.peerId, '/test/retry/1', Uint8Array.of(sent++), { exitIsDestination: true })
+      await waitUntil(() => got.length === sent)
+      expect(got.sort((x, y) => x - y)).toEqual(Array.from({ length: sent }, (_, i) => i))
+      expect(live.services.mix.getStats().received).toBe(sent)
+    } finally {
+      await small.stop()
+    }
+  })
+
   it('serves its handlers again after a stop and a start', async () => {
     const again = await startMixNet(5)
     try {
