@@ -170,7 +170,9 @@ export class Registrar {
     if (ctx.from !== undefined && ctx.fromServes) table.add(ctx.from)
     const closer = this.closerPeers(table, ctx.from?.id)
 
-    const ips = ctx.ip === undefined ? [] : [ctx.ip]
+    // IP-level lower bounds guard the IP score against grinding; with the score weighted 0 (one shared loopback
+    // address) they would only couple unrelated advertisers, so they apply when the score does.
+    const ips = ctx.ip === undefined || this.waitParams.ipWeight === 0 ? [] : [ctx.ip]
     const base = baseWaitingTime(this.waitParams, this.cache.size, this.cache.count(service), this.cache.ipTree.score(ctx.ip))
     const wait = this.bounds.apply(service, ips, base, nowS)
     const tInit = ticket?.tInit ?? nowS
