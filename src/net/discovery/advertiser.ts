@@ -1,5 +1,5 @@
 import { combineSignals } from '../../common/index.ts'
-import { SECOND_MS } from './constants.ts'
+import { FAILURE_COOLDOWN_MS, SECOND_MS } from './constants.ts'
 import { RequestFailedError } from './errors.ts'
 import { toHex } from './keyspace.ts'
 import type { Key } from './keyspace.ts'
@@ -21,6 +21,8 @@ export interface AdvertiserInit {
   onPeerLearnt?: (peer: PeerRef) => void
   /** A registrar that did not answer. */
   onPeerFailed?: (peer: PeerRef) => void
+  /** A registrar that answered. */
+  onPeerAnswered?: (peer: PeerRef) => void
   random?: Random
 }
 
@@ -42,6 +44,8 @@ class Placement {
   readonly ongoing: Array<Set<string>>
   /** Registrars that rejected this ad or failed: getRandomNode never hands them out again for this ad. */
   readonly spent = new Set<string>()
+  /** Registrars that did not answer, and until when they are left alone. */
+  readonly cooling = new Map<string, number>()
   readonly registered = new Set<string>()
   readonly controller = new AbortController()
 
@@ -131,10 +135,12 @@ export class Advertiser {
   private fill (p: Placement): void {
     if (p.controller.signal.aborted) return
     const k = this.init.params.kRegister
+    const now = this.init.clock.now()
+    for (const [id, until] of p.cooling) if (until <= now) p.cooling.delete(id)
     for (let i = 0; i < p.table.bucketCount; i++) {
       const ongoing = p.ongoing[i] as Set<string>
       while (ongoing.size < k) {
-        const exclude = new Set([...ongoing, ...p.spent, this.init.self])
+        const exclude = new Set([...ongoing, ...p.spent, ...p.cooling.keys(), this.init.self])
         const registrar = p.table.randomIn(i, exclude, this.random)
         if (registrar === undefined) break
         ongoing.add(registrar.id)
@@ -163,14 +169,14 @@ export class Advertiser {
           if (messageKind(response.type) !== 'register' || response.register?.status === undefined) {
             throw new RequestFailedError('registrar answered REGISTER with something else')
           }
-        } catch (err) {
+        } catch {
           if (signal.aborted) return
-          p.spent.add(registrar.id)
-          p.table.remove(registrar.id)
+          // Unreachable or slow: leave it alone for a while (maintenance retries it), and let the node count it.
+          p.cooling.set(registrar.id, clock.now() + FAILURE_COOLDOWN_MS)
           this.init.onPeerFailed?.(registrar)
-          void err
           return
         }
+        this.init.onPeerAnswered?.(registrar)
         this.learn(p, response.closerPeers)
         const status = response.register.status
         if (status === RegistrationStatus.CONFIRMED) {

@@ -72,6 +72,15 @@ export const MAX_ADS_PER_RESPONSE = 32
 /** One REGISTER or GET_ADS exchange must finish within this, or the peer counts as failed. */
 export const REQUEST_TIMEOUT_MS = 5000
 
+/** A peer leaves KadDHT(peerID) after this many failed requests in a row: one timeout on a busy host is no proof. */
+export const MAX_CONSECUTIVE_FAILURES = 3
+
+/** A registrar that failed a REGISTER is not asked again for the same ad until this much later. */
+export const FAILURE_COOLDOWN_MS = 30_000
+
+/** A lookup tries at most this many times K_lookup registrars per bucket (K_lookup must answer; failures are replaced). */
+export const LOOKUP_ATTEMPTS_FACTOR = 2
+
 /** How often an advertiser tops its buckets up from peers learnt since the last pass. */
 export const MAINTENANCE_INTERVAL_MS = 60_000
 

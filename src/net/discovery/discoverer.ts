@@ -1,5 +1,5 @@
 import { combineSignals, throwIfAborted } from '../../common/index.ts'
-import { MAX_SEARCH_TABLES } from './constants.ts'
+import { LOOKUP_ATTEMPTS_FACTOR, MAX_SEARCH_TABLES } from './constants.ts'
 import { InvalidAdvertisementError, RequestFailedError } from './errors.ts'
 import { toHex } from './keyspace.ts'
 import type { Key } from './keyspace.ts'
@@ -124,18 +124,20 @@ export class Discoverer {
 
     const queried = new Set<string>([this.init.self])
     for (let i = 0; i < table.bucketCount && found.size < limit; i++) {
-      let asked = 0
-      while (asked < params.kLookup && found.size < limit) {
+      // K_lookup registrars of this bucket must answer; one that fails is replaced by another, within a bound.
+      let answered = 0
+      let attempts = 0
+      while (answered < params.kLookup && attempts < params.kLookup * LOOKUP_ATTEMPTS_FACTOR && found.size < limit) {
         throwIfAborted(options.signal)
         const batch: PeerRef[] = []
-        while (asked + batch.length < params.kLookup) {
+        while (answered + batch.length < params.kLookup) {
           const p = table.randomIn(i, queried, this.random)
           if (p === undefined) break
           queried.add(p.id)
           batch.push(p)
         }
         if (batch.length === 0) break
-        asked += batch.length
+        attempts += batch.length
         result.messages += batch.length
         const replies = await Promise.allSettled(batch.map(async p => await this.ask(p, request, options.signal)))
         throwIfAborted(options.signal)
@@ -143,10 +145,10 @@ export class Discoverer {
           const peer = batch[j] as PeerRef
           if (r.status === 'rejected') {
             result.failures++
-            table.remove(peer.id)
             this.init.onPeerFailed?.(peer)
             return
           }
+          answered++
           this.init.onPeerAnswered?.(peer)
           for (const wp of r.value.closerPeers) {
             const learnt = this.init.peerFromWire(wp)

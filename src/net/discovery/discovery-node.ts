@@ -1,5 +1,7 @@
 import type { PrivateKey } from '@libp2p/interface'
-import { INITIAL_REFRESHES, INITIAL_REFRESH_PAUSE_MS, MAIN_TABLE_BUCKETS, MAX_ADVERTISED_SERVICES, REFILL_DEBOUNCE_MS } from './constants.ts'
+import {
+  INITIAL_REFRESHES, INITIAL_REFRESH_PAUSE_MS, MAIN_TABLE_BUCKETS, MAX_ADVERTISED_SERVICES, MAX_CONSECUTIVE_FAILURES, REFILL_DEBOUNCE_MS
+} from './constants.ts'
 import { Advertiser } from './advertiser.ts'
 import { Discoverer } from './discoverer.ts'
 import type { LookupOptions, LookupResult } from './discoverer.ts'
@@ -48,6 +50,8 @@ export class DiscoveryNode {
   private readonly clock: Clock
   private readonly autoRefill: boolean
   private refillTimer: ReturnType<typeof setTimeout> | undefined
+  /** Failed requests in a row per peer of the main table (bounded by it: entries go when the peer goes). */
+  private readonly failures = new Map<string, number>()
   private maintenance: AbortController | undefined
 
   constructor (init: DiscoveryNodeInit) {
@@ -59,11 +63,12 @@ export class DiscoveryNode {
     this.mainTable = new RoutingTable(this.selfKey, MAIN_TABLE_BUCKETS, init.params.bucketSize)
     const verifier = init.verifier ?? new AdvertisementVerifier()
     const peerFromWire = init.peerFromWire ?? defaultPeerFromWire
-    const onPeerFailed = (peer: PeerRef): void => { this.removePeer(peer.id) }
+    const onPeerFailed = (peer: PeerRef): void => { this.peerFailed(peer.id) }
+    const onPeerAnswered = (peer: PeerRef): void => { this.addPeer(peer) }
     if (!this.clientMode) {
       this.registrar = new Registrar({ privateKey: init.privateKey, self: init.self, params: init.params, mainTable: this.mainTable, verifier, random: init.random })
       this.advertiser = new Advertiser({
-        self: init.self, params: init.params, transport: init.transport, clock: init.clock, mainTable: this.mainTable, peerFromWire, onPeerFailed, random: init.random
+        self: init.self, params: init.params, transport: init.transport, clock: init.clock, mainTable: this.mainTable, peerFromWire, onPeerFailed, onPeerAnswered, random: init.random
       })
     }
     const registrar = this.registrar
@@ -75,7 +80,7 @@ export class DiscoveryNode {
       verifier,
       peerFromWire,
       onPeerFailed,
-      onPeerAnswered: (peer) => { this.addPeer(peer) },
+      onPeerAnswered,
       random: init.random,
       local: registrar === undefined ? undefined : (request) => registrar.handle(request, { from: undefined, fromServes: false, ip: undefined, nowMs: this.clock.now() })
     })
@@ -87,6 +92,7 @@ export class DiscoveryNode {
    */
   addPeer (peer: PeerRef): boolean {
     if (peer.id === this.self) return false
+    this.failures.delete(peer.id)
     const isNew = !this.mainTable.has(peer.id)
     const added = this.mainTable.add(peer)
     this.registrar?.notePeer(peer)
@@ -96,7 +102,19 @@ export class DiscoveryNode {
     return added
   }
 
+  /** A request to `id` failed: after MAX_CONSECUTIVE_FAILURES in a row it leaves every table. */
+  peerFailed (id: string): void {
+    if (!this.mainTable.has(id)) {
+      this.removePeer(id)
+      return
+    }
+    const n = (this.failures.get(id) ?? 0) + 1
+    if (n >= MAX_CONSECUTIVE_FAILURES) this.removePeer(id)
+    else this.failures.set(id, n)
+  }
+
   removePeer (id: string): void {
+    this.failures.delete(id)
     this.mainTable.remove(id)
     this.registrar?.forgetPeer(id)
     this.advertiser?.forgetPeer(id)

@@ -9,7 +9,7 @@ import type { DiscoveryMessage, RegistrationStatusCode, WirePeer } from './messa
 import type { DiscoveryParams } from './params.ts'
 import { LruMap, RoutingTable } from './routing-table.ts'
 import type { PeerRef, Random } from './routing-table.ts'
-import { signTicket, validateTicket } from './ticket.ts'
+import { TicketKey, validateTicket } from './ticket.ts'
 import { LowerBounds, baseWaitingTime } from './waiting-time.ts'
 import type { WaitingTimeParams } from './waiting-time.ts'
 import { AdvertisementVerifier } from './xpr.ts'
@@ -55,7 +55,7 @@ export class Registrar {
   readonly cache: AdCache
   readonly bounds = new LowerBounds()
   readonly stats: RegistrarStats = { confirmed: 0, wait: 0, rejected: 0, getAds: 0, invalid: 0 }
-  private readonly privateKey: PrivateKey
+  private readonly ticketKey: TicketKey
   private readonly self: string
   private readonly params: DiscoveryParams
   private readonly waitParams: WaitingTimeParams
@@ -65,7 +65,7 @@ export class Registrar {
   private readonly tables = new LruMap<string, RoutingTable>(MAX_REGISTRAR_TABLES)
 
   constructor (init: RegistrarInit) {
-    this.privateKey = init.privateKey
+    this.ticketKey = new TicketKey(init.privateKey)
     this.self = init.self
     this.params = init.params
     this.mainTable = init.mainTable
@@ -160,7 +160,7 @@ export class Registrar {
     const ticket = request.register?.ticket
     if (ticket !== undefined) {
       try {
-        validateTicket(ticket, adBytes, this.privateKey.publicKey, nowS, Math.ceil(this.params.registrationWindowMs / SECOND_MS))
+        validateTicket(ticket, adBytes, this.ticketKey, nowS, Math.ceil(this.params.registrationWindowMs / SECOND_MS))
       } catch (err) {
         if (err instanceof InvalidTicketError) return this.reply(request, RegistrationStatus.REJECTED)
         throw err
@@ -170,7 +170,9 @@ export class Registrar {
     if (ctx.from !== undefined && ctx.fromServes) table.add(ctx.from)
     const closer = this.closerPeers(table, ctx.from?.id)
 
-    const ips = ctx.ip === undefined ? [] : [ctx.ip]
+    // IP-level lower bounds guard the IP score against grinding; with the score weighted 0 (one shared loopback
+    // address) they would only couple unrelated advertisers, so they apply when the score does.
+    const ips = ctx.ip === undefined || this.waitParams.ipWeight === 0 ? [] : [ctx.ip]
     const base = baseWaitingTime(this.waitParams, this.cache.size, this.cache.count(service), this.cache.ipTree.score(ctx.ip))
     const wait = this.bounds.apply(service, ips, base, nowS)
     const tInit = ticket?.tInit ?? nowS
@@ -189,7 +191,7 @@ export class Registrar {
       closerPeers: closer,
       register: {
         status: RegistrationStatus.WAIT,
-        ticket: signTicket(this.privateKey, { advertisement: adBytes, tInit, tMod: nowS, tWaitFor: waitFor })
+        ticket: this.ticketKey.sign({ advertisement: adBytes, tInit, tMod: nowS, tWaitFor: waitFor })
       }
     }
   }

@@ -1,3 +1,5 @@
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { InvalidTicketError } from './errors.ts'
 import { bytesEqual } from './keyspace.ts'
@@ -44,11 +46,47 @@ export function verifyTicketSignature (key: PublicKey, t: Ticket): boolean {
  * this registrar, for this very advertisement, presented inside t_mod + t_wait_for <= now <= t_mod + t_wait_for + delta.
  * Throws InvalidTicketError naming the failed rule.
  */
-export function validateTicket (t: Ticket, advertisement: Uint8Array, registrarKey: PublicKey, nowS: number, windowS: number): void {
+export function validateTicket (t: Ticket, advertisement: Uint8Array, registrarKey: PublicKey | TicketKey, nowS: number, windowS: number): void {
   if (!bytesEqual(t.advertisement, advertisement)) throw new InvalidTicketError('ticket is for another advertisement')
-  if (!verifyTicketSignature(registrarKey, t)) throw new InvalidTicketError('ticket is not signed by this registrar')
+  const signed = registrarKey instanceof TicketKey ? registrarKey.verify(t) : verifyTicketSignature(registrarKey, t)
+  if (!signed) throw new InvalidTicketError('ticket is not signed by this registrar')
   const scheduled = t.tMod + t.tWaitFor
   if (nowS < scheduled) throw new InvalidTicketError(`ticket presented ${scheduled - nowS} s early`, { data: { scheduled, now: nowS } })
   if (nowS > scheduled + windowS) throw new InvalidTicketError(`ticket presented ${nowS - scheduled - windowS} s after its window`, { data: { scheduled, now: nowS } })
   if (t.tInit > t.tMod) throw new InvalidTicketError('ticket was modified before it was created')
+}
+
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
+
+/**
+ * The registrar's own key for tickets, kept as Node key objects: every REGISTER signs a ticket and every retry
+ * verifies one, and building the key from its JWK on each call (as the generic key classes do) costs more than the
+ * signature itself. Keys other than Ed25519 go through the generic classes.
+ */
+export class TicketKey {
+  readonly publicKey: PublicKey
+  private readonly key: PrivateKey
+  private readonly priv: KeyObject | undefined
+  private readonly pub: KeyObject | undefined
+
+  constructor (key: PrivateKey) {
+    this.key = key
+    this.publicKey = key.publicKey
+    if (key.type === 'Ed25519') {
+      this.priv = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, key.raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
+      this.pub = createPublicKey({ key: Buffer.concat([SPKI_ED25519, key.publicKey.raw]), format: 'der', type: 'spki' })
+    }
+  }
+
+  sign (t: UnsignedTicket): Ticket {
+    if (this.priv === undefined) return signTicket(this.key, t)
+    return { ...t, signature: new Uint8Array(nodeSign(null, ticketSigningBytes(t), this.priv)) }
+  }
+
+  verify (t: Ticket): boolean {
+    if (this.pub === undefined) return verifyTicketSignature(this.publicKey, t)
+    if (t.signature.byteLength !== 64) return false
+    return nodeVerify(null, ticketSigningBytes(t), this.pub, t.signature)
+  }
 }

@@ -23,7 +23,7 @@ export const LOOPBACK_PARAMS: CapabilityDiscoveryInit = {
   ipSimilarityWeight: 0,
   advertExpiryMs: 120_000,
   maintenanceIntervalMs: 2_000,
-  requestTimeoutMs: 5_000
+  requestTimeoutMs: 10_000
 }
 
 export interface NodeOptions {

@@ -37,15 +37,15 @@ describe('capability discovery on 20 real nodes over TCP', () => {
     const rest = await Promise.all(Array.from({ length: 19 }, async () => await startTestNode()))
     nodes = [first, ...rest]
     await Promise.all(rest.map(async n => await n.libp2p.dial(first.addr)))
-    await waitUntil(() => nodes.every(n => (n.discovery.node?.mainTable.size ?? 0) >= 4), 30_000)
+    await waitUntil(() => nodes.every(n => (n.discovery.node?.mainTable.size ?? 0) >= 4), 60_000)
     await Promise.all(nodes.map(async (n, i) => {
       for (const c of COMMON) await n.discovery.advertise(c)
       await n.discovery.advertise(EXTRA[i % EXTRA.length] as string)
     }))
     await nodes[rareIndex]?.discovery.advertise(RARE, { data: RARE_DATA })
     const rare = nodes[rareIndex]?.discovery.node?.advertiser
-    await waitUntil(() => (rare?.state().find(s => s.protocol === RARE)?.registeredAt.length ?? 0) >= 4, 30_000)
-  }, 90_000)
+    await waitUntil(() => (rare?.state().find(s => s.protocol === RARE)?.registeredAt.length ?? 0) >= 4, 60_000)
+  }, 150_000)
 
   afterAll(async () => {
     await stopAll([...nodes, ...extras])
@@ -54,14 +54,27 @@ describe('capability discovery on 20 real nodes over TCP', () => {
   it('every node finds the single provider of the rare capability, with its data and address', async () => {
     const provider = nodes[rareIndex] as TestNode
     const others = nodes.filter((_, i) => i !== rareIndex)
-    const results = await Promise.all(others.map(async n => await n.discovery.findProviders(RARE)))
+    // On a loaded machine a walk can miss a registrar that timed out; a node simply looks again, as startDiscovering does.
+    const deadline = Date.now() + 60_000
+    const results = await Promise.all(others.map(async n => {
+      for (;;) {
+        const found = await n.discovery.findProviders(RARE)
+        if (found.length > 0 || Date.now() > deadline) {
+          if (found.length === 0) {
+            const holders = provider.discovery.node?.advertiser?.state().find(s => s.protocol === RARE)?.registeredAt ?? []
+            console.error(`no provider found by ${n.libp2p.peerId.toString()}: table ${n.discovery.node?.mainTable.size}, ad held by ${holders.length}`)
+          }
+          return found
+        }
+      }
+    }))
     for (const found of results) {
       expect(found.map(p => p.peerId.toString())).toEqual([provider.libp2p.peerId.toString()])
       expect(found[0]?.data).toEqual(RARE_DATA)
       expect(found[0]?.serviceId).toBe(RARE)
       expect(found[0]?.multiaddrs.map(String)).toContain(provider.addr.decapsulateCode(421).toString())
     }
-  }, 60_000)
+  }, 120_000)
 
   it('common capabilities are found with many providers; the limit is honoured; events announce new providers', async () => {
     const seen: string[] = []
@@ -108,9 +121,12 @@ describe('capability discovery on 20 real nodes over TCP', () => {
       const reply = await rawRequest(attacker, registrar.addr, { type: MessageType.REGISTER, key: serviceIdOf(service), closerPeers: [], register: { advertisement: ad } })
       expect(reply.register?.status).toBe(RegistrationStatus.REJECTED)
     }
-    // 3. the genuine one is accepted, and only it is ever returned
-    const ok = await rawRequest(attacker, registrar.addr, { type: MessageType.REGISTER, key: serviceIdOf(service), closerPeers: [], register: { advertisement: genuine } })
-    expect(ok.register?.status).toBe(RegistrationStatus.CONFIRMED)
+    // 3. the genuine one is accepted (by every registrar, so any walk meets it), and only it is ever returned
+    for (const n of nodes) {
+      await rawRequest(attacker, n.addr, { type: MessageType.REGISTER, key: serviceIdOf(service), closerPeers: [], register: { advertisement: forged.marshal() } })
+      const ok = await rawRequest(attacker, n.addr, { type: MessageType.REGISTER, key: serviceIdOf(service), closerPeers: [], register: { advertisement: genuine } })
+      expect(ok.register?.status).toBe(RegistrationStatus.CONFIRMED)
+    }
     const found = await (nodes[9] as TestNode).discovery.findProviders(service)
     expect(found.map(p => p.peerId.toString())).toEqual([peerIdFromPrivateKey(key).toString()])
     expect(registrar.discovery.node?.registrar?.stats.rejected).toBeGreaterThanOrEqual(2)

@@ -1,6 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { describe, expect, it } from 'vitest'
-import { InvalidTicketError, signTicket, ticketSigningBytes, validateTicket, verifyTicketSignature } from '../../../src/net/discovery/index.ts'
+import { InvalidTicketError, TicketKey, signTicket, ticketSigningBytes, validateTicket, verifyTicketSignature } from '../../../src/net/discovery/index.ts'
 
 describe('tickets', () => {
   const ad = new Uint8Array([1, 2, 3])
@@ -25,5 +25,16 @@ describe('tickets', () => {
     // any change to a signed field breaks the signature
     expect(() => validateTicket({ ...t, tInit: 900 }, ad, registrar.publicKey, 1040, 1)).toThrow(/not signed/)
     expect(() => validateTicket({ ...t, tWaitFor: 0, tMod: 1040 }, ad, registrar.publicKey, 1040, 1)).toThrow(/not signed/)
+  })
+
+  it('the registrar\'s cached key signs exactly as the libp2p key does', async () => {
+    const registrar = await generateKeyPair('Ed25519')
+    const fast = new TicketKey(registrar)
+    const fields = { advertisement: ad, tInit: 5, tMod: 6, tWaitFor: 7 }
+    expect([...fast.sign(fields).signature]).toEqual([...signTicket(registrar, fields).signature])
+    expect(verifyTicketSignature(registrar.publicKey, fast.sign(fields))).toBe(true)
+    expect(fast.verify(signTicket(registrar, fields))).toBe(true)
+    expect(fast.verify({ ...signTicket(registrar, fields), tWaitFor: 8 })).toBe(false)
+    validateTicket(fast.sign(fields), ad, fast, 13, 1)
   })
 })
