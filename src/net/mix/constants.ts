@@ -78,8 +78,13 @@ export const REASSEMBLY_TIMEOUT_MS = 60_000
 
 /** How long the exit waits to dial the destination and for its answer. */
 export const DELIVERY_TIMEOUT_MS = 10_000
-/** Deliveries to destinations in progress at once at an exit. */
+/**
+ * Deliveries to destinations in progress at once at an exit (and the streams one exit may open to a destination
+ * serving through `handle()`).
+ */
 export const MAX_CONCURRENT_DELIVERIES = 64
+/** Messages an exit holds for delivery at once (waiting their exit delay, queued, or being delivered). */
+export const MAX_HELD_DELIVERIES = 1024
 
 /** Packets held for their delay at once (about 1 s of traffic at the goal rate of 5,000 packets/s). */
 export const MAX_DELAYED_PACKETS = 10_000

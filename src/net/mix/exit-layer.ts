@@ -24,8 +24,42 @@ export interface DeliveryResult {
   reply: Uint8Array
 }
 
+/**
+ * Opens delivery streams to destinations. A burst of deliveries to a peer we have no connection with must not open
+ * its streams all at once on the new connection: the receiving muxer resets every stream of a connection that gets
+ * more than ten before it is fully set up (yamux's "early streams"). So the first delivery opens the connection and
+ * its stream, and the others to that peer wait for it.
+ */
+export class DestinationStreams {
+  private readonly connections: MixConnectionManager
+  private readonly warming = new Map<string, Promise<void>>()
+
+  constructor (connections: MixConnectionManager) {
+    this.connections = connections
+  }
+
+  async open (peerId: PeerId, multiaddr: Multiaddr, protocol: string, options: AbortOptions): Promise<Stream> {
+    const id = peerId.toString()
+    for (;;) {
+      const warming = this.warming.get(id)
+      if (warming !== undefined) {
+        await warming
+        continue
+      }
+      const existing = this.connections.getConnections(peerId).find(c => c.status === 'open')
+      if (existing !== undefined) return await existing.newStream(protocol, options)
+      const first = (async (): Promise<Stream> => {
+        const connection: Connection = await this.connections.openConnection(multiaddr.encapsulate(`/p2p/${id}`), options)
+        return await connection.newStream(protocol, options)
+      })()
+      this.warming.set(id, first.then(() => {}, () => {}).then(() => { this.warming.delete(id) }))
+      return await first
+    }
+  }
+}
+
 export interface DeliveryInit {
-  connections: MixConnectionManager
+  streams: DestinationStreams
   timeoutMs: number
 }
 
@@ -33,9 +67,7 @@ export async function deliverRemote (init: DeliveryInit, peerId: PeerId, multiad
   const signal = combineSignals([options.signal], init.timeoutMs)
   let stream: Stream
   try {
-    const existing = init.connections.getConnections(peerId).find(c => c.status === 'open')
-    const connection: Connection = existing ?? await init.connections.openConnection(multiaddr.encapsulate(`/p2p/${peerId.toString()}`), { signal })
-    stream = await connection.newStream(protocol, { signal })
+    stream = await init.streams.open(peerId, multiaddr, protocol, { signal })
   } catch (err) {
     const name = (err as Error).name
     if (name === 'UnsupportedProtocolError' || name === 'ProtocolError') return { status: REPLY_STATUS.noHandler, reply: new Uint8Array(0) }

@@ -21,7 +21,7 @@ import {
   MixNotStartedError, MixQueueFullError, MixReplyTimeoutError, MixSlotsExhaustedError, MixSpamProofError,
   MixUnknownSurbError, MixUnroutableDestinationError, MixDialError
 } from './errors.ts'
-import { deliverRemote, serveDelivery } from './exit-layer.ts'
+import { DestinationStreams, deliverRemote, serveDelivery } from './exit-layer.ts'
 import type { MixHandler } from './exit-layer.ts'
 import { Reassembler, planFragments } from './fragmentation.ts'
 import { KeyManager } from './key-manager.ts'
@@ -98,6 +98,7 @@ export interface MixnetInit {
   reassemblyTimeoutMs?: number
   deliveryTimeoutMs?: number
   maxConcurrentDeliveries?: number
+  maxHeldDeliveries?: number
   maxDelayedPackets?: number
   maxConcurrentVerifications?: number
   maxQueuedSends?: number
@@ -229,12 +230,13 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private readonly coverFraction: number
   private cover?: CoverScheduler
   private readonly outbound: OutboundStreams
+  private readonly destinationStreams: DestinationStreams
   private readonly surbs: SurbStore
   private readonly exitReassembler: Reassembler<ExitFragmentMeta>
   private readonly requests = new Map<string, PendingRequest>()
   private readonly handlers = new Map<string, MixHandler>()
   private readonly sendQueue: QueuedSend[] = []
-  private readonly init: Required<Pick<MixnetInit, 'maxMessageBytes' | 'requestTimeoutMs' | 'surbTtlMs' | 'maxPendingRequests' | 'deliveryTimeoutMs' | 'maxConcurrentDeliveries' | 'maxDelayedPackets' | 'maxConcurrentVerifications' | 'maxQueuedSends' | 'maxInboundStreams' | 'reassemblyTimeoutMs'>>
+  private readonly init: Required<Pick<MixnetInit, 'maxMessageBytes' | 'requestTimeoutMs' | 'surbTtlMs' | 'maxPendingRequests' | 'deliveryTimeoutMs' | 'maxConcurrentDeliveries' | 'maxHeldDeliveries' | 'maxDelayedPackets' | 'maxConcurrentVerifications' | 'maxQueuedSends' | 'maxInboundStreams' | 'reassemblyTimeoutMs'>>
   private readonly nodeSourceInit?: MixNodeSource | ((components: MixComponents) => MixNodeSource)
   private nodeSource?: MixNodeSource
   private readonly announceAddress?: Multiaddr
@@ -248,6 +250,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private delayed = 0
   private verifying = 0
   private delivering = 0
+  private held = 0
+  private readonly deliveryQueue: Array<() => Promise<void>> = []
   private epochTimer?: ReturnType<typeof setTimeout>
   private rotationTimer?: ReturnType<typeof setInterval>
   private sweepTimer?: ReturnType<typeof setInterval>
@@ -287,6 +291,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       idleMs: C.OUTBOUND_IDLE_MS,
       dialTimeoutMs: C.DIAL_TIMEOUT_MS
     })
+    this.destinationStreams = new DestinationStreams(components.connectionManager)
     this.surbs = new SurbStore(init.maxSurbsStored ?? C.MAX_SURBS_STORED)
     const maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
     this.exitReassembler = new Reassembler({
@@ -302,6 +307,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       maxPendingRequests: init.maxPendingRequests ?? C.MAX_PENDING_REQUESTS,
       deliveryTimeoutMs: init.deliveryTimeoutMs ?? C.DELIVERY_TIMEOUT_MS,
       maxConcurrentDeliveries: init.maxConcurrentDeliveries ?? C.MAX_CONCURRENT_DELIVERIES,
+      maxHeldDeliveries: init.maxHeldDeliveries ?? C.MAX_HELD_DELIVERIES,
       maxDelayedPackets: init.maxDelayedPackets ?? C.MAX_DELAYED_PACKETS,
       maxConcurrentVerifications: init.maxConcurrentVerifications ?? C.MAX_CONCURRENT_VERIFICATIONS,
       maxQueuedSends: init.maxQueuedSends ?? C.MAX_QUEUED_SENDS,
@@ -375,6 +381,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     this.delayed = 0
     this.verifying = 0
     this.delivering = 0
+    this.held = 0
+    this.deliveryQueue.length = 0
     this.slots.clear()
     for (const q of this.sendQueue.splice(0)) q.fail(new MixNotStartedError())
     for (const [id, r] of this.requests) {
@@ -933,19 +941,33 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     const key = Buffer.from(msg.fragment.messageId).toString('hex')
     const whole = this.exitReassembler.add(key, msg.fragment.index, msg.fragment.count, msg.data, { destination, surbs: msg.surbs })
     if (whole === undefined) return { type: 'fragment' }
-    if (this.delivering >= this.init.maxConcurrentDeliveries) throw new MixQueueFullError('deliveries', this.init.maxConcurrentDeliveries)
+    if (this.held >= this.init.maxHeldDeliveries) throw new MixQueueFullError('messages held for delivery', this.init.maxHeldDeliveries)
     const first = whole.metas[0] as ExitFragmentMeta
     const surbs = whole.metas.flatMap(m => m.surbs).map(decodeSurb)
-    this.delivering++
-    const deliver = (): void => {
-      this.deliver(first.destination, msg.codec, whole.data, surbs)
-        .catch(err => { this.reject(err) })
-        .finally(() => { this.delivering-- })
-    }
+    this.held++
+    const deliver = async (): Promise<void> => { await this.deliver(first.destination, msg.codec, whole.data, surbs) }
     const wait = this.mixing ? this.sample(this.exitDelayMs) : 0
-    if (wait <= 0) deliver()
-    else this.after(wait, deliver)
+    if (wait <= 0) this.runDelivery(deliver)
+    else this.after(wait, () => { this.runDelivery(deliver) })
     return { type: 'delivered', protocol: msg.codec }
+  }
+
+  /** At most maxConcurrentDeliveries at once; the others wait their turn (they count in `held`, which is bounded). */
+  private runDelivery (task: () => Promise<void>): void {
+    if (!this.started) return
+    if (this.delivering >= this.init.maxConcurrentDeliveries) {
+      this.deliveryQueue.push(task)
+      return
+    }
+    this.delivering++
+    task()
+      .catch(err => { this.reject(err) })
+      .finally(() => {
+        this.delivering--
+        this.held = Math.max(0, this.held - 1)
+        const next = this.deliveryQueue.shift()
+        if (next !== undefined) this.runDelivery(next)
+      })
   }
 
   private async deliver (destination: Uint8Array, protocol: string, data: Uint8Array, surbs: Surb[]): Promise<void> {
@@ -973,7 +995,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
         }
       }
     } else if (target !== undefined) {
-      const r = await deliverRemote({ connections: this.components.connectionManager, timeoutMs: this.init.deliveryTimeoutMs }, target.peerId, target.multiaddr, protocol, data, surbs.length > 0 ? maxReplyBytes : undefined, { signal })
+      const r = await deliverRemote({ streams: this.destinationStreams, timeoutMs: this.init.deliveryTimeoutMs }, target.peerId, target.multiaddr, protocol, data, surbs.length > 0 ? maxReplyBytes : undefined, { signal })
       status = r.status
       reply = r.reply
     }
@@ -1044,7 +1066,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private async registerHandler (protocol: string, handler: MixHandler): Promise<void> {
     await this.components.registrar.handle(protocol, (stream) => {
       serveDelivery(stream, protocol, handler, this.init.maxMessageBytes, this.init.deliveryTimeoutMs).catch(() => {})
-    })
+    }, { maxInboundStreams: C.MAX_CONCURRENT_DELIVERIES })
   }
 
   async unhandle (protocol: string): Promise<void> {

@@ -51,6 +51,29 @@ async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): Promise
   }
 }
 
+describe('mixing', () => {
+  it('holds each packet for an exponential delay with the mean written in the header (on by default)', async () => {
+    const relay = (net.nodes[1] as MixNode).services.mix
+    const delays: number[] = []
+    for (let i = 0; i < 300; i++) {
+      // The cover codec: the exit drops these at once, so they leave nothing behind for the next tests.
+      const message = encodeForwardMessage({ codec: '/mix/cover/1.0.0', surbs: [], fragment: { messageId: randomBytes(8), index: 0, count: 1 }, data: Uint8Array.of(1) })
+      const { packet } = buildPacket({ hops: [hopOf(1), hopOf(2), hopOf(3)], delays: [40, 5], exit: { destination: hopOf(5).address }, ephemeral: randomBytes(32), message })
+      const outcome = await relay.receive(packet)
+      if (outcome.type !== 'forwarded') throw new Error('expected a forward')
+      delays.push(outcome.delayMs)
+    }
+    const mean = delays.reduce((a, b) => a + b, 0) / delays.length
+    expect(mean).toBeGreaterThan(30)
+    expect(mean).toBeLessThan(50)
+    // Exponential: about 1 - 1/e of the samples fall under the mean.
+    const below = delays.filter(d => d < 40).length / delays.length
+    expect(below).toBeGreaterThan(0.5)
+    expect(below).toBeLessThan(0.75)
+    expect(Math.max(...delays)).toBeLessThanOrEqual(40 * -Math.log(1e-6))
+  })
+})
+
 describe('a relay under attack (real libp2p nodes on TCP)', () => {
   it('a hand-built packet goes through (control)', async () => {
     const data = randomBytes(40)

@@ -45,6 +45,14 @@ describe('mix service over real libp2p nodes (TCP loopback)', () => {
     await expect(B.services.mix.handle('/test/send/1', () => {})).rejects.toThrow(MixDuplicateHandlerError)
   })
 
+  it('delivers a burst of 200 messages: exits queue their deliveries instead of dropping them', async () => {
+    const got = new Set<number>()
+    await B.services.mix.handle('/test/burst/1', ({ data }) => { got.add((data[0] as number) * 256 + (data[1] as number)) })
+    await Promise.all(Array.from({ length: 200 }, async (_, i) => { await A.services.mix.send(B.peerId, '/test/burst/1', Uint8Array.of(i >> 8, i & 0xff)) }))
+    await waitUntil(() => got.size === 200, 30_000)
+    for (const n of net.nodes) expect(n.services.mix.getStats().rejected).toEqual({})
+  })
+
   it('answers a request through a SURB (3 hops out, 3 back)', async () => {
     await B.services.mix.handle('/test/echo/1', ({ data }) => Uint8Array.from(data).reverse())
     const data = randomBytes(500)
