@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { registerDev } from './dev.ts'
+import { registerDevnet } from './devnet.ts'
 import { registerModules } from './modules.ts'
 import { registerStart } from './start.ts'
 
@@ -8,4 +9,5 @@ export function registerCommands (program: Command): void {
   registerStart(program)
   registerModules(program)
   registerDev(program)
+  registerDevnet(program)
 }
