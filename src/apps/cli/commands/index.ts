@@ -1,9 +1,11 @@
 import type { Command } from 'commander'
 import { registerModules } from './modules.ts'
+import { registerPkg } from './pkg.ts'
 import { registerStart } from './start.ts'
 
 /** Every subcommand of `logos`; each area adds its own file here. */
 export function registerCommands (program: Command): void {
   registerStart(program)
   registerModules(program)
+  registerPkg(program)
 }
