@@ -62,7 +62,7 @@ function wrapReadError (err: unknown, source: PackageSource, path: string, signa
 /**
  * Downloads one chunk into the store, resumably: bytes go to `partial/<hash>` (appended, so a download cut by a
  * crash or a dropped connection goes on from where it stopped, in this run or the next), then the whole is hashed
- * and renamed into place. More bytes than the manifest declares is an EndlessDataError; fewer a SizeMismatchError;
+ * and renamed into place. More or fewer bytes than the manifest declares is a SizeMismatchError;
  * other bytes a ChunkHashMismatchError (after one fresh attempt, in case the resumed prefix was stale).
  */
 export async function downloadChunk (source: PackageSource, store: ChunkStore, hash: string, length: number, options: TransferMeter & { signal?: AbortSignal } = {}): Promise<void> {
@@ -92,8 +92,7 @@ export async function downloadChunk (source: PackageSource, store: ChunkStore, h
           for await (const piece of read.body) {
             options.onBytes?.(piece.length, path)
             if (written + piece.length > length) {
-              await file.write(piece.subarray(0, length - written))
-              throw new EndlessDataError(`chunk ${hash} from ${source.url}`, length)
+              throw new SizeMismatchError(`chunk ${hash} from ${source.url} is longer than the ${length} bytes its manifest declares`, { data: { hash, length } })
             }
             await file.write(piece)
             written += piece.length
@@ -116,7 +115,7 @@ export async function downloadChunk (source: PackageSource, store: ChunkStore, h
       await store.adopt(hash, partial)
       return
     } catch (err) {
-      if (err instanceof EndlessDataError) {
+      if (err instanceof SizeMismatchError) {
         await rm(partial, { force: true })
         throw err
       }

@@ -32,7 +32,7 @@ export { FolderSource, HttpSource, GitSource, openSource, registerSourceKind } f
 export { generateSigningKey, loadKeys, saveKeys, signer, tufKey, TUF_ROLES } from './keys.ts'
 export type { SigningKey, TufRole } from './keys.ts'
 export {
-  initRepository, publishPackage, refreshTimestamp, readRepository, manifestTarget, chunkPath, targetFilePath,
+  initRepository, publishPackage, publishUnchecked, refreshTimestamp, readRepository, manifestTarget, chunkPath, targetFilePath,
   metadataBytes, INDEX_TARGET, INDEX_FORMAT
 } from './repository.ts'
 export type { RepositoryIndex, IndexEntry, RepositoryInit, SignOptions, PublishResult } from './repository.ts'

@@ -11,7 +11,7 @@ import { BadPackageError, RepositoryConfigError, RepositoryError } from './error
 import { sha256Hex } from './hash.ts'
 import { TUF_ROLES, generateSigningKey, loadKeys, saveKeys, signer } from './keys.ts'
 import type { SigningKey, TufRole } from './keys.ts'
-import { uniqueChunks } from './package-format.ts'
+import { encodeManifest, parseManifest, uniqueChunks } from './package-format.ts'
 import type { PackedModule } from './pack.ts'
 
 /**
@@ -249,6 +249,17 @@ export interface PublishResult {
  * snapshot and timestamp metadata. A version once published is immutable: publishing other bytes under it is refused.
  */
 export async function publishPackage (dir: string, keysDir: string, pkg: PackedModule, options: SignOptions = {}): Promise<PublishResult> {
+  // The same checks a client makes: a repository should never sign what clients will refuse.
+  const manifest = parseManifest(pkg.manifestBytes)
+  if (Buffer.compare(encodeManifest(manifest), Buffer.from(pkg.manifestBytes)) !== 0) throw new BadPackageError('manifest bytes are not canonical')
+  return await publishUnchecked(dir, keysDir, { manifest, manifestBytes: pkg.manifestBytes, chunks: pkg.chunks }, options)
+}
+
+/**
+ * Publishes manifest bytes as given, without the format checks: what a publishing tool other than ours (or a
+ * compromised one) could sign. Clients check everything again; tests use this to play such a publisher.
+ */
+export async function publishUnchecked (dir: string, keysDir: string, pkg: PackedModule, options: SignOptions = {}): Promise<PublishResult> {
   const state = await readRepository(dir)
   const keys = await loadKeys(keysDir)
   const { manifest } = pkg
