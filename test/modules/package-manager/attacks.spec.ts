@@ -47,7 +47,9 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
     let staging: string[] = []
     try {
       staging = await readdir(join(pkgDir, 'staging'))
-    } catch {}
+    } catch {
+      // never created
+    }
     return { list: await pm.list(), store: store.sort(), staging, verify: await pm.verify(), dirs: await installedModuleDirs(dataDir) }
   }
 
