@@ -30,7 +30,11 @@ export interface RepositoryConfig {
 
 /** What an operation reports as it goes; `download` events carry byte counts for progress bars. */
 export interface Progress {
-  phase: 'refresh' | 'resolve' | 'manifests' | 'download' | 'stage' | 'commit' | 'done'
+  /**
+   * refresh: TUF metadata; resolve: solving; manifests: fetching them; download: chunks; stage: assembling builds;
+   * commit: moving builds into the store; switch: about to replace current.json (the one rename); done.
+   */
+  phase: 'refresh' | 'resolve' | 'manifests' | 'download' | 'stage' | 'commit' | 'switch' | 'done'
   name?: string
   doneBytes?: number
   totalBytes?: number
@@ -434,6 +438,7 @@ export class PackageManager {
         for (const name of Object.keys(state.packages)) {
           if (!solution.selected.has(name)) changes.push({ name, from: state.packages[name]?.version })
         }
+        this.onProgress({ phase: 'switch' })
         await writeState(this.dir, next)
         await rm(stagingRoot, { recursive: true, force: true })
         await recover(this.dir, { locked: true, chunks: true })
