@@ -18,6 +18,21 @@ export const CHUNK_MIN_BYTES = 2 * 1024
 export const CHUNK_AVG_BYTES = 8 * 1024
 export const CHUNK_MAX_BYTES = 64 * 1024
 
+/**
+ * The manifest itself is cut into content-defined chunks (smaller ones: a manifest line is ~75 bytes per chunk it
+ * lists), so an update fetches only the part of the manifest that changed, not all of it. ~1 KiB balances the bytes
+ * of a changed manifest chunk against the 75 bytes each one costs in the signed descriptor.
+ */
+export const MANIFEST_CHUNK_MIN_BYTES = 256
+export const MANIFEST_CHUNK_AVG_BYTES = 1024
+export const MANIFEST_CHUNK_MAX_BYTES = 8 * 1024
+
+/** The format of the small signed target that names a manifest by its hash and its chunks. */
+export const DESCRIPTOR_FORMAT = 'logos-package-descriptor/1'
+
+/** Largest descriptor: one line per manifest chunk (a 16 MiB manifest at 1 KiB chunks is ~1.2 MiB). */
+export const MAX_DESCRIPTOR_BYTES = 2 * 1024 * 1024
+
 /** Largest chunk any manifest may declare: bounds the memory one chunk can take while it is verified. */
 export const CHUNK_LIMIT_BYTES = 4 * 1024 * 1024
 

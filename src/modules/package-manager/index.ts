@@ -19,9 +19,10 @@ export { Chunker, DEFAULT_CHUNKER, validateChunkerParams } from './chunker.ts'
 export type { ChunkerParams } from './chunker.ts'
 export { sha256Hex } from './hash.ts'
 export {
-  parseManifest, encodeManifest, manifestHash, assertSafePath, checkModuleJson, uniqueChunks
+  parseManifest, encodeManifest, manifestHash, assertSafePath, checkModuleJson, uniqueChunks, manifestChunks, makeDescriptor,
+  encodeDescriptor, parseDescriptor
 } from './package-format.ts'
-export type { PackageManifest, FileEntry, ChunkRef } from './package-format.ts'
+export type { PackageManifest, FileEntry, ChunkRef, PackageDescriptor } from './package-format.ts'
 export { packModule, encodeArchive, decodeArchive } from './pack.ts'
 export type { PackedModule } from './pack.ts'
 export { ChunkStore } from './chunk-store.ts'

@@ -6,7 +6,7 @@ import { ChunkStore } from './chunk-store.ts'
 import { CURRENT_FILE, INSTALLED_MANIFEST_FILE, LOCK_FILE, PACKAGES_DIR } from './constants.ts'
 import { BadPackageError, FileHashMismatchError, InstallLockedError, SizeMismatchError, UnsafePathError } from './errors.ts'
 import { sha256Hex } from './hash.ts'
-import { checkModuleJson, parseManifest } from './package-format.ts'
+import { checkModuleJson, manifestChunks, parseManifest } from './package-format.ts'
 import type { PackageManifest } from './package-format.ts'
 
 /**
@@ -275,8 +275,11 @@ export async function referencedChunks (pkgDir: string, state: InstalledState): 
     for (const build of [pkg, pkg.previous]) {
       if (build === undefined) continue
       try {
-        const manifest = parseManifest(new Uint8Array(await readFile(join(pkgDir, build.dir, INSTALLED_MANIFEST_FILE))))
+        const bytes = new Uint8Array(await readFile(join(pkgDir, build.dir, INSTALLED_MANIFEST_FILE)))
+        const manifest = parseManifest(bytes)
         for (const f of manifest.files) for (const [hash] of f.chunks) keep.add(hash)
+        // The manifest's own chunks, so the next update fetches only the part of the manifest that changed.
+        for (const c of manifestChunks(bytes)) keep.add(c.hash)
       } catch {
         // a build that cannot be read keeps no chunks; verify reports it
       }

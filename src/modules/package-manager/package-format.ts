@@ -2,10 +2,11 @@ import { canonicalize } from '@tufjs/canonical-json'
 import semver from 'semver'
 import { validateManifest } from '../../sdk/index.ts'
 import type { ModuleManifest } from '../../sdk/index.ts'
-import { validateChunkerParams } from './chunker.ts'
+import { Chunker, validateChunkerParams } from './chunker.ts'
 import type { ChunkerParams } from './chunker.ts'
 import {
-  CHUNK_LIMIT_BYTES, INSTALLED_MANIFEST_FILE, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, MAX_PATH_LENGTH, PACKAGE_FORMAT
+  CHUNK_LIMIT_BYTES, CHUNKER_ALGORITHM, DESCRIPTOR_FORMAT, INSTALLED_MANIFEST_FILE, MANIFEST_CHUNK_AVG_BYTES,
+  MANIFEST_CHUNK_MAX_BYTES, MANIFEST_CHUNK_MIN_BYTES, MAX_MANIFEST_BYTES, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, MAX_PATH_LENGTH, PACKAGE_FORMAT
 } from './constants.ts'
 import { BadPackageError, SizeMismatchError, UnsafePathError } from './errors.ts'
 import { isSha256Hex, sha256Hex } from './hash.ts'
@@ -217,4 +218,68 @@ export function uniqueChunks (manifest: PackageManifest): ChunkRef[] {
     }
   }
   return out
+}
+
+/**
+ * What a repository signs for a package (its TUF target): the manifest's hash and size and the chunks it is cut
+ * into. Small on purpose: an update downloads it whole, then only the manifest chunks it does not already hold.
+ */
+export interface PackageDescriptor {
+  format: string
+  name: string
+  version: string
+  manifest: { sha256: string, size: number, chunks: ChunkRef[] }
+}
+
+const manifestChunker = new Chunker({ algorithm: CHUNKER_ALGORITHM, min: MANIFEST_CHUNK_MIN_BYTES, avg: MANIFEST_CHUNK_AVG_BYTES, max: MANIFEST_CHUNK_MAX_BYTES })
+
+/** Cuts manifest bytes into chunks (fixed parameters, so every party cuts the same way). */
+export function manifestChunks (manifestBytes: Uint8Array): Array<{ hash: string, bytes: Uint8Array }> {
+  const out: Array<{ hash: string, bytes: Uint8Array }> = []
+  let offset = 0
+  for (const len of manifestChunker.split(manifestBytes)) {
+    const bytes = manifestBytes.subarray(offset, offset + len)
+    out.push({ hash: sha256Hex(bytes), bytes })
+    offset += len
+  }
+  return out
+}
+
+export function makeDescriptor (manifest: PackageManifest, manifestBytes: Uint8Array): PackageDescriptor {
+  return {
+    format: DESCRIPTOR_FORMAT,
+    name: manifest.name,
+    version: manifest.version,
+    manifest: { sha256: sha256Hex(manifestBytes), size: manifestBytes.length, chunks: manifestChunks(manifestBytes).map(c => [c.hash, c.bytes.length]) }
+  }
+}
+
+export function encodeDescriptor (descriptor: PackageDescriptor): Uint8Array {
+  return new TextEncoder().encode(canonicalize(descriptor))
+}
+
+/** Checks a descriptor's fields and that its chunk sizes add up to the manifest size it declares. */
+export function parseDescriptor (bytes: Uint8Array): PackageDescriptor {
+  let raw: unknown
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch (err) {
+    throw new BadPackageError(`package descriptor is not valid JSON: ${(err as Error).message}`)
+  }
+  if (!isObject(raw) || raw.format !== DESCRIPTOR_FORMAT) fail('descriptor.format', `"${DESCRIPTOR_FORMAT}"`)
+  const d = raw as unknown as PackageDescriptor
+  if (typeof d.name !== 'string' || typeof d.version !== 'string') fail('descriptor.name/version', 'strings')
+  const m = (d as { manifest?: unknown }).manifest
+  if (!isObject(m) || !isSha256Hex(m.sha256) || !isSize(m.size) || !Array.isArray(m.chunks)) fail('descriptor.manifest', '{ sha256, size, chunks }')
+  const manifest = m as unknown as PackageDescriptor['manifest']
+  if (manifest.size > MAX_MANIFEST_BYTES) throw new SizeMismatchError(`descriptor declares a ${manifest.size}-byte manifest, more than the ${MAX_MANIFEST_BYTES} allowed`)
+  let sum = 0
+  for (const [j, c] of (manifest.chunks as unknown[]).entries()) {
+    if (!Array.isArray(c) || c.length !== 2 || !isSha256Hex(c[0]) || !isSize(c[1]) || c[1] === 0 || c[1] > MANIFEST_CHUNK_MAX_BYTES) {
+      fail(`descriptor.manifest.chunks[${j}]`, `a [sha256 hex, length <= ${MANIFEST_CHUNK_MAX_BYTES}] pair`, c)
+    }
+    sum += c[1] as number
+  }
+  if (sum !== manifest.size) throw new SizeMismatchError(`descriptor declares a ${manifest.size}-byte manifest but its chunks add up to ${sum}`)
+  return { format: DESCRIPTOR_FORMAT, name: d.name, version: d.version, manifest: { sha256: manifest.sha256, size: manifest.size, chunks: manifest.chunks.map(([h, n]) => [h, n]) } }
 }

@@ -398,7 +398,7 @@ export class PackageManager {
           const owner = catalog.packages.get(name)
           if (owner === undefined) throw new PackageNotFoundError(name)
           if (cur !== undefined && cur.version === version && cur.repository === owner.client.name) continue
-          const m = await owner.client.manifest(name, version)
+          const m = await owner.client.manifest(name, version, this.store)
           if (cur !== undefined && cur.manifestSha256 === m.sha256) continue
           planned.push({ name, version, client: owner.client, manifest: m.manifest, manifestBytes: m.bytes, sha256: m.sha256 })
         }
@@ -486,8 +486,9 @@ export class PackageManager {
         this.onProgress({ phase: 'download', doneBytes, totalBytes, doneChunks, totalChunks: wanted.length })
       }
     }
-    // One failure stops the other workers from taking more chunks (they finish the one in hand).
-    await Promise.all(Array.from({ length: Math.min(DOWNLOAD_CONCURRENCY, wanted.length) }, async () => {
+    // One failure stops the other workers from taking more chunks; all of them settle before the error goes up, so
+    // nothing still writes into the store once the lock is released.
+    const results = await Promise.allSettled(Array.from({ length: Math.min(DOWNLOAD_CONCURRENCY, wanted.length) }, async () => {
       try {
         await worker()
       } catch (err) {
@@ -495,6 +496,8 @@ export class PackageManager {
         throw err
       }
     }))
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (rejected !== undefined) throw rejected.reason
     return { fetched: wanted.length, reused }
   }
 }

@@ -9,17 +9,18 @@ import type { Fetcher } from 'tuf-js'
 import { DownloadHTTPError } from 'tuf-js/dist/error.js'
 import { LogosError, throwIfAborted } from '../../common/index.ts'
 import {
-  MAX_INDEX_BYTES, MAX_MANIFEST_BYTES, TUF_MAX_ROOT_ROTATIONS, TUF_ROOT_MAX_BYTES, TUF_SNAPSHOT_MAX_BYTES,
+  MAX_DESCRIPTOR_BYTES, MAX_INDEX_BYTES, TUF_MAX_ROOT_ROTATIONS, TUF_ROOT_MAX_BYTES, TUF_SNAPSHOT_MAX_BYTES,
   TUF_TARGETS_MAX_BYTES, TUF_TIMESTAMP_MAX_BYTES
 } from './constants.ts'
-import { fetchBytes } from './download.ts'
+import type { ChunkStore } from './chunk-store.ts'
+import { downloadChunk, fetchBytes } from './download.ts'
 import type { TransferMeter } from './download.ts'
 import {
   BadSignatureError, EndlessDataError, MetadataExpiredError, MixAndMatchError, PackageNotFoundError, RepositoryConfigError,
   RepositoryError, RollbackAttackError, SourceNotFoundError, TargetMismatchError
 } from './errors.ts'
 import { sha256Hex } from './hash.ts'
-import { parseManifest } from './package-format.ts'
+import { parseDescriptor, parseManifest } from './package-format.ts'
 import type { PackageManifest } from './package-format.ts'
 import { INDEX_FORMAT, INDEX_TARGET, manifestTarget, targetFilePath } from './repository.ts'
 import type { IndexEntry, RepositoryIndex } from './repository.ts'
@@ -190,13 +191,28 @@ export class RepositoryClient {
     return index
   }
 
-  /** A package's manifest, verified against its signed target and against the index entry it was chosen by. */
-  async manifest (name: string, version: string): Promise<{ manifest: PackageManifest, bytes: Uint8Array, sha256: string, entry: IndexEntry }> {
+  /**
+   * A package's manifest: its signed descriptor (a TUF target), then the manifest chunks the store lacks, each
+   * checked against its hash, then the whole against the descriptor's hash and size; finally the manifest must agree
+   * with the index entry it was chosen by.
+   */
+  async manifest (name: string, version: string, store: ChunkStore): Promise<{ manifest: PackageManifest, bytes: Uint8Array, sha256: string, entry: IndexEntry }> {
     const entry = (await this.index()).packages[name]?.[version]
     if (entry === undefined) throw new PackageNotFoundError(name, version)
     const target = manifestTarget(name, version)
     if (entry.manifest !== target) throw new TargetMismatchError(`index names ${entry.manifest} for ${name}@${version}, expected ${target}`)
-    const { bytes } = await this.target(target, MAX_MANIFEST_BYTES)
+    const descriptor = parseDescriptor((await this.target(target, MAX_DESCRIPTOR_BYTES)).bytes)
+    if (descriptor.name !== name || descriptor.version !== version) throw new TargetMismatchError(`target ${target} describes ${descriptor.name}@${descriptor.version}`)
+    const parts: Uint8Array[] = []
+    for (const [hash, len] of descriptor.manifest.chunks) {
+      await downloadChunk(this.source, store, hash, len, { ...this.meter, signal: this.signal })
+      parts.push(await store.get(hash, len))
+    }
+    const bytes = new Uint8Array(Buffer.concat(parts))
+    const actual = sha256Hex(bytes)
+    if (bytes.length !== descriptor.manifest.size || actual !== descriptor.manifest.sha256) {
+      throw new TargetMismatchError(`manifest of ${name}@${version} hashes to ${actual}, its signed descriptor says ${descriptor.manifest.sha256}`)
+    }
     const manifest = parseManifest(bytes)
     if (manifest.name !== name || manifest.version !== version) {
       throw new TargetMismatchError(`target ${target} holds ${manifest.name}@${manifest.version}`)

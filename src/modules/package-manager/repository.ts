@@ -11,7 +11,7 @@ import { BadPackageError, RepositoryConfigError, RepositoryError } from './error
 import { sha256Hex } from './hash.ts'
 import { TUF_ROLES, generateSigningKey, loadKeys, saveKeys, signer } from './keys.ts'
 import type { SigningKey, TufRole } from './keys.ts'
-import { encodeManifest, parseManifest, uniqueChunks } from './package-format.ts'
+import { encodeDescriptor, encodeManifest, makeDescriptor, manifestChunks, parseManifest, uniqueChunks } from './package-format.ts'
 import type { PackedModule } from './pack.ts'
 
 /**
@@ -23,8 +23,10 @@ import type { PackedModule } from './pack.ts'
  *   metadata/<n>.snapshot.json         names the current targets version (consistent snapshots: TUF 7)
  *   metadata/<n>.targets.json          the signed list of targets with their lengths and SHA-256
  *   targets/<sha256>.index.json        target "index.json": every package version with its dependencies
- *   targets/packages/<name>/<sha256>.<version>.json   target "packages/<name>/<version>.json": a package manifest
- *   chunks/<ab>/<sha256>               content-addressed chunks, trusted through the manifests that name them
+ *   targets/packages/<name>/<sha256>.<version>.json   target "packages/<name>/<version>.json": a package descriptor
+ *                                      (the manifest's SHA-256, size and chunks)
+ *   chunks/<ab>/<sha256>               content-addressed chunks of files and of manifests, trusted through the
+ *                                      descriptor and manifest that name them
  *
  * Publishing writes chunks, then targets, then targets/snapshot metadata, and the timestamp last, by rename: a
  * client sees the old repository or the new one, never a mix.
@@ -267,7 +269,7 @@ export async function publishUnchecked (dir: string, keysDir: string, pkg: Packe
   const manifestSha256 = sha256Hex(pkg.manifestBytes)
   const existing = state.targets.signed.targets[target]
   if (existing !== undefined) {
-    if (existing.hashes.sha256 === manifestSha256) {
+    if (existing.hashes.sha256 === sha256Hex(encodeDescriptor(makeDescriptor(manifest, pkg.manifestBytes)))) {
       return { name: manifest.name, version: manifest.version, manifestSha256, chunks: uniqueChunks(manifest).length, newChunks: 0, newChunkBytes: 0, targetsVersion: state.targets.signed.version }
     }
     throw new BadPackageError(`${manifest.name}@${manifest.version} is already published with other content; publish a new version`)
@@ -275,17 +277,18 @@ export async function publishUnchecked (dir: string, keysDir: string, pkg: Packe
   let newChunks = 0
   let newChunkBytes = 0
   const unique = uniqueChunks(manifest)
-  for (const [hash, len] of unique) {
+  const writeChunk = async (hash: string, bytes: Uint8Array | undefined, len: number): Promise<void> => {
     const file = join(dir, chunkPath(hash))
-    if (await exists(file)) continue
-    const bytes = pkg.chunks.get(hash)
+    if (await exists(file)) return
     if (bytes === undefined || bytes.length !== len || sha256Hex(bytes) !== hash) throw new BadPackageError(`chunk ${hash} is missing or wrong in the package`)
     await mkdir(join(dir, 'chunks', hash.slice(0, 2)), { recursive: true })
     await writeFile(file, bytes)
     newChunks++
     newChunkBytes += len
   }
-  const manifestFile = await writeTarget(dir, target, pkg.manifestBytes)
+  for (const [hash, len] of unique) await writeChunk(hash, pkg.chunks.get(hash), len)
+  for (const c of manifestChunks(pkg.manifestBytes)) await writeChunk(c.hash, c.bytes, c.bytes.length)
+  const manifestFile = await writeTarget(dir, target, encodeDescriptor(makeDescriptor(manifest, pkg.manifestBytes)))
   const index: RepositoryIndex = { format: INDEX_FORMAT, packages: { ...state.index.packages } }
   const entry: IndexEntry = { dependencies: manifest.dependencies, size: manifest.size, manifest: target }
   if (manifest.description !== undefined) entry.description = manifest.description

@@ -73,15 +73,38 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
     expect(r.changes).toEqual([{ name: 'app', from: '1.0.0', to: '1.0.1' }])
   })
 
-  it('arbitrary package: a served manifest that is not the signed target is refused', async () => {
+  it('arbitrary package: a served package descriptor that is not the signed target is refused', async () => {
     await publishNext()
-    const evil = await packModule(await writeModule(join(base, 'evil'), 'app', '1.0.1', { extraFiles: { 'payload.js': 'process.exit(1)' } }))
     server.intercept = async (_req, res, path) => {
       if (!path.startsWith('targets/packages/app/') || !path.endsWith('.1.0.1.json')) return false
-      res.writeHead(200).end(evil.manifestBytes)
+      // Same length as the signed one, pointing at another manifest (the attacker's).
+      const genuine = await readFile(join(repo.dir, path), 'utf8')
+      const forged = genuine.replace(/"sha256":"([0-9a-f])/, (_m, c: string) => `"sha256":"${c === '0' ? '1' : '0'}`)
+      expect(forged).not.toBe(genuine)
+      res.writeHead(200).end(forged)
       return true
     }
     await expectRefused(async () => await pm.update(), 'ERR_PKG_TARGET_MISMATCH')
+  })
+
+  it('arbitrary package: a manifest that is not the one the signed descriptor names is refused', async () => {
+    await publishNext()
+    const evil = await packModule(await writeModule(join(base, 'evil'), 'app', '1.0.1', { extraFiles: { 'payload.js': 'process.exit(1)' } }))
+    const { manifestChunks } = await import('../../../src/modules/package-manager/index.ts')
+    const evilChunks = manifestChunks(evil.manifestBytes)
+    let served = 0
+    // The attacker answers every manifest chunk request with the evil manifest's chunks, in order.
+    server.intercept = async (_req, res, path) => {
+      const genuine = await readFile(join(repo.dir, path)).catch(() => undefined)
+      if (!path.startsWith('chunks/') || genuine === undefined || !genuine.subarray(0, 1).equals(Buffer.from('{'))) return false
+      // Cut or padded to the genuine chunk's length, so only the hash can tell.
+      const evilBytes = Buffer.concat([Buffer.from(evilChunks[served++ % evilChunks.length]?.bytes ?? []), Buffer.alloc(genuine.length, 0x20)]).subarray(0, genuine.length)
+      res.writeHead(200).end(evilBytes)
+      return true
+    }
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_CHUNK_MISMATCH')
+    expect(served).toBeGreaterThan(0)
+    expect(err.message).toMatch(/chunk/)
   })
 
   it('rollback: an older timestamp than the one already trusted is refused', async () => {
