@@ -3,7 +3,8 @@ import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path'
 import { fsyncDir, writeFileAtomic } from '../../common/index.ts'
 import { ChunkStore } from './chunk-store.ts'
-import { CURRENT_FILE, INSTALLED_MANIFEST_FILE, LOCK_FILE, PACKAGES_DIR } from './constants.ts'
+import { mapLimit } from './concurrency.ts'
+import { CURRENT_FILE, FILE_CONCURRENCY, INSTALLED_MANIFEST_FILE, LOCK_FILE, PACKAGES_DIR } from './constants.ts'
 import { BadPackageError, FileHashMismatchError, InstallLockedError, SizeMismatchError, UnsafePathError } from './errors.ts'
 import { sha256Hex } from './hash.ts'
 import { checkModuleJson, manifestChunks, parseManifest } from './package-format.ts'
@@ -151,7 +152,6 @@ export function safeJoin (root: string, path: string): string {
 export async function assembleBuild (store: ChunkStore, manifest: PackageManifest, manifestBytes: Uint8Array, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true })
   const dirs = new Set<string>([dir])
-  let moduleJson: Uint8Array | undefined
   for (const f of manifest.files) {
     const target = safeJoin(dir, f.path)
     const parent = target.slice(0, target.lastIndexOf('/'))
@@ -159,8 +159,12 @@ export async function assembleBuild (store: ChunkStore, manifest: PackageManifes
       await mkdir(parent, { recursive: true })
       dirs.add(parent)
     }
+  }
+  let moduleJson: Uint8Array | undefined
+  await mapLimit(manifest.files, FILE_CONCURRENCY, async (f) => {
     const hash = createHash('sha256')
-    const file = await open(target, 'wx', f.mode)
+    const file = await open(safeJoin(dir, f.path), 'wx', f.mode)
+    const parts: Uint8Array[] = []
     let size = 0
     try {
       for (const [chunk, len] of f.chunks) {
@@ -168,7 +172,7 @@ export async function assembleBuild (store: ChunkStore, manifest: PackageManifes
         hash.update(bytes)
         size += bytes.length
         await file.write(bytes)
-        if (f.path === 'module.json') moduleJson = moduleJson === undefined ? bytes : Buffer.concat([moduleJson, bytes])
+        if (f.path === 'module.json') parts.push(bytes)
       }
       await file.chmod(f.mode)
       await file.sync()
@@ -178,7 +182,8 @@ export async function assembleBuild (store: ChunkStore, manifest: PackageManifes
     if (size !== f.size) throw new SizeMismatchError(`${manifest.name}: ${f.path} assembled to ${size} bytes, manifest says ${f.size}`)
     const actual = hash.digest('hex')
     if (actual !== f.sha256) throw new FileHashMismatchError(`${manifest.name}/${f.path}`, f.sha256, actual)
-  }
+    if (f.path === 'module.json') moduleJson = Buffer.concat(parts)
+  })
   checkModuleJson(manifest, moduleJson ?? new Uint8Array())
   await writeFileAtomic(join(dir, INSTALLED_MANIFEST_FILE), manifestBytes)
   for (const d of [...dirs].sort((a, b) => b.length - a.length)) await fsyncDir(d)
@@ -209,18 +214,24 @@ export async function verifyBuild (pkgDir: string, name: string, build: Installe
   }
   if (manifest !== undefined) {
     const listed = new Set(manifest.files.map(f => f.path))
-    for (const f of manifest.files) {
+    const found = await mapLimit(manifest.files, FILE_CONCURRENCY, async (f) => {
+      const out: string[] = []
       try {
-        const full = safeJoin(dir, f.path)
-        const data = await readFile(full)
-        const actual = sha256Hex(data)
-        if (actual !== f.sha256) problems.push(`${f.path}: hash ${actual}, expected ${f.sha256}`)
-        const mode = (await stat(full)).mode & 0o777
-        if (mode !== f.mode) problems.push(`${f.path}: mode ${mode.toString(8)}, expected ${f.mode.toString(8)}`)
+        const file = await open(safeJoin(dir, f.path), 'r')
+        try {
+          const actual = sha256Hex(await file.readFile())
+          if (actual !== f.sha256) out.push(`${f.path}: hash ${actual}, expected ${f.sha256}`)
+          const mode = (await file.stat()).mode & 0o777
+          if (mode !== f.mode) out.push(`${f.path}: mode ${mode.toString(8)}, expected ${f.mode.toString(8)}`)
+        } finally {
+          await file.close()
+        }
       } catch (err) {
-        problems.push(`${f.path}: ${(err as Error).message}`)
+        out.push(`${f.path}: ${(err as Error).message}`)
       }
-    }
+      return out
+    })
+    for (const p of found) problems.push(...p)
     for (const extra of await walk(dir, '')) {
       if (extra !== INSTALLED_MANIFEST_FILE && !listed.has(extra)) problems.push(`${extra}: not part of the package`)
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import semver from 'semver'
 import { InvalidArgumentError, throwIfAborted, writeFileAtomic } from '../../common/index.ts'
 import { ChunkStore } from './chunk-store.ts'
+import { mapLimit } from './concurrency.ts'
 import { DOWNLOAD_CONCURRENCY, MAX_TRANSACTION_PACKAGES, TUF_ROOT_MAX_BYTES } from './constants.ts'
 import { downloadChunk, fetchBytes } from './download.ts'
 import {
@@ -469,35 +470,18 @@ export class PackageManager {
     let doneBytes = 0
     let doneChunks = 0
     this.onProgress({ phase: 'download', doneBytes, totalBytes, doneChunks, totalChunks: wanted.length })
-    let next = 0
-    let failed = false
-    const worker = async (): Promise<void> => {
-      while (next < wanted.length && !failed) {
-        const w = wanted[next++] as { hash: string, len: number, client: RepositoryClient }
-        await downloadChunk(w.client.source, this.store, w.hash, w.len, {
-          signal,
-          onBytes: (n) => {
-            this.transferred += n
-            doneBytes += n
-            this.onProgress({ phase: 'download', doneBytes, totalBytes, doneChunks, totalChunks: wanted.length })
-          }
-        })
-        doneChunks++
-        this.onProgress({ phase: 'download', doneBytes, totalBytes, doneChunks, totalChunks: wanted.length })
-      }
-    }
-    // One failure stops the other workers from taking more chunks; all of them settle before the error goes up, so
-    // nothing still writes into the store once the lock is released.
-    const results = await Promise.allSettled(Array.from({ length: Math.min(DOWNLOAD_CONCURRENCY, wanted.length) }, async () => {
-      try {
-        await worker()
-      } catch (err) {
-        failed = true
-        throw err
-      }
-    }))
-    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (rejected !== undefined) throw rejected.reason
+    await mapLimit(wanted, DOWNLOAD_CONCURRENCY, async (w) => {
+      await downloadChunk(w.client.source, this.store, w.hash, w.len, {
+        signal,
+        onBytes: (n) => {
+          this.transferred += n
+          doneBytes += n
+          this.onProgress({ phase: 'download', doneBytes, totalBytes, doneChunks, totalChunks: wanted.length })
+        }
+      })
+      doneChunks++
+      this.onProgress({ phase: 'download', doneBytes, totalBytes, doneChunks, totalChunks: wanted.length })
+    })
     return { fetched: wanted.length, reused }
   }
 }

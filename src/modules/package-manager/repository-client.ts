@@ -9,10 +9,11 @@ import type { Fetcher } from 'tuf-js'
 import { DownloadHTTPError } from 'tuf-js/dist/error.js'
 import { LogosError, throwIfAborted } from '../../common/index.ts'
 import {
-  MAX_DESCRIPTOR_BYTES, MAX_INDEX_BYTES, TUF_MAX_ROOT_ROTATIONS, TUF_ROOT_MAX_BYTES, TUF_SNAPSHOT_MAX_BYTES,
+  DOWNLOAD_CONCURRENCY, MAX_DESCRIPTOR_BYTES, MAX_INDEX_BYTES, TUF_MAX_ROOT_ROTATIONS, TUF_ROOT_MAX_BYTES, TUF_SNAPSHOT_MAX_BYTES,
   TUF_TARGETS_MAX_BYTES, TUF_TIMESTAMP_MAX_BYTES
 } from './constants.ts'
 import type { ChunkStore } from './chunk-store.ts'
+import { mapLimit } from './concurrency.ts'
 import { downloadChunk, fetchBytes } from './download.ts'
 import type { TransferMeter } from './download.ts'
 import {
@@ -203,11 +204,10 @@ export class RepositoryClient {
     if (entry.manifest !== target) throw new TargetMismatchError(`index names ${entry.manifest} for ${name}@${version}, expected ${target}`)
     const descriptor = parseDescriptor((await this.target(target, MAX_DESCRIPTOR_BYTES)).bytes)
     if (descriptor.name !== name || descriptor.version !== version) throw new TargetMismatchError(`target ${target} describes ${descriptor.name}@${descriptor.version}`)
-    const parts: Uint8Array[] = []
-    for (const [hash, len] of descriptor.manifest.chunks) {
+    const parts = await mapLimit(descriptor.manifest.chunks, DOWNLOAD_CONCURRENCY, async ([hash, len]) => {
       await downloadChunk(this.source, store, hash, len, { ...this.meter, signal: this.signal })
-      parts.push(await store.get(hash, len))
-    }
+      return await store.get(hash, len)
+    })
     const bytes = new Uint8Array(Buffer.concat(parts))
     const actual = sha256Hex(bytes)
     if (bytes.length !== descriptor.manifest.size || actual !== descriptor.manifest.sha256) {
