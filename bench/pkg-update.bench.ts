@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -151,8 +151,8 @@ async function runConfig (label: string, chunker: ChunkerParams, baseDir: string
     readFile(join(servedRoot, path)).then((data) => {
       const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')
       if (m !== null && Number(m[1]) < data.length) {
-        res.writeHead(206, { 'content-range': `bytes ${m[1]}-${data.length - 1}/${data.length}` }).end(data.subarray(Number(m[1])))
-      } else res.writeHead(200).end(data)
+        res.writeHead(206, { 'content-range': `bytes ${m[1]}-${data.length - 1}/${data.length}`, 'content-length': data.length - Number(m[1]) }).end(data.subarray(Number(m[1])))
+      } else res.writeHead(200, { 'content-length': data.length }).end(data)
     }, () => { res.writeHead(404).end() })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -264,9 +264,6 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
     }
     const verifyMiBps = verified / 1024 / 1024 / ((performance.now() - v0) / 1000)
 
-    const copyStat = await stat(baseDir)
-    void copyStat
-    void cp
     return {
       module_bytes: moduleBytes,
       module_files: files.size,
