@@ -370,7 +370,20 @@ export async function installedModules (dataDir: string): Promise<InstalledModul
   } catch {
     return out
   }
-  await recover(pkgDir)
+  // Clean up only under the lock: a live installer's staging is not a leftover.
+  let release: (() => Promise<void>) | undefined
+  try {
+    release = await acquireLock(pkgDir)
+  } catch (err) {
+    if (!(err instanceof InstallLockedError)) throw err
+  }
+  if (release !== undefined) {
+    try {
+      await recover(pkgDir, { locked: true })
+    } finally {
+      await release()
+    }
+  }
   const state = await readState(pkgDir)
   for (const name of Object.keys(state.packages).sort()) {
     const pkg = state.packages[name] as InstalledPackage
