@@ -278,7 +278,7 @@ export class PackageManager {
     return await this.transaction(options.signal, async () => {
       const requests = new Map<string, string | undefined>()
       for (const p of parsed) requests.set(p.name, p.range)
-      return { requests, keepCurrent: true, updating: new Set<string>() }
+      return { requests, updating: new Set<string>() }
     })
   }
 
@@ -287,7 +287,7 @@ export class PackageManager {
     return await this.transaction(options.signal, async (state) => {
       for (const n of names) if (state.packages[n] === undefined) throw new NotInstalledError(n)
       const updating = new Set(names.length === 0 ? Object.keys(state.packages) : names)
-      return { requests: new Map(), keepCurrent: true, updating }
+      return { requests: new Map(), updating }
     })
   }
 
@@ -360,7 +360,7 @@ export class PackageManager {
     }
   }
 
-  private async transaction (signal: AbortSignal | undefined, plan: (state: InstalledState) => Promise<{ requests: Map<string, string | undefined>, keepCurrent: boolean, updating: Set<string> }>): Promise<TransactionResult> {
+  private async transaction (signal: AbortSignal | undefined, plan: (state: InstalledState) => Promise<{ requests: Map<string, string | undefined>, updating: Set<string> }>): Promise<TransactionResult> {
     const release = await acquireLock(this.dir)
     this.transferred = 0
     try {
