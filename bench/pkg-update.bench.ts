@@ -124,13 +124,13 @@ class Counter {
       close: async () => { await source.close() },
       read: async (path, options) => {
         const r = await source.read(path, options)
-        const self = this
         const kind = path.startsWith('metadata/') || path.endsWith('index.json')
           ? 'metadata'
-          : path.startsWith('targets/') ? 'descriptor' : self.manifestChunkHashes.has(path.slice(path.lastIndexOf('/') + 1)) ? 'manifest' : 'chunks'
+          : path.startsWith('targets/') ? 'descriptor' : this.manifestChunkHashes.has(path.slice(path.lastIndexOf('/') + 1)) ? 'manifest' : 'chunks'
+        const add = (n: number): void => { this[kind] += n }
         async function * counted (): AsyncGenerator<Uint8Array> {
           for await (const piece of r.body) {
-            self[kind] += piece.length
+            add(piece.length)
             yield piece
           }
         }
