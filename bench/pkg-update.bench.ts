@@ -215,7 +215,7 @@ function option (args: string[], name: string): number | undefined {
 }
 
 export async function run (args: string[]): Promise<Record<string, unknown>> {
-  const trials = option(args, 'trials') ?? 24
+  const trials = option(args, 'trials') ?? 16
   const ours: ChunkerParams = {
     algorithm: CHUNKER_ALGORITHM,
     min: option(args, 'min') ?? DEFAULT_CHUNKER.min,
@@ -236,9 +236,10 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
 
     const sweep: Array<Record<string, number>> = []
     if (!args.includes('--no-sweep')) {
-      for (const avg of [2048, 4096, 16384, 32768]) {
-        const params: ChunkerParams = { algorithm: CHUNKER_ALGORITHM, min: avg / 4, avg, max: avg * 8 }
-        const r = await runConfig(`sweep-${avg}`, params, baseDir, files, edits.slice(0, Math.min(12, trials)), work)
+      // Other averages (min = avg / 2, max = avg * 8, as the defaults), on the first 8 edits.
+      for (const avg of [1024, 4096, 8192, 16384]) {
+        const params: ChunkerParams = { algorithm: CHUNKER_ALGORITHM, min: avg / 2, avg, max: avg * 8 }
+        const r = await runConfig(`sweep-${avg}`, params, baseDir, files, edits.slice(0, Math.min(8, trials)), work)
         console.log(`sweep avg ${avg}: ratio ${r.update_ratio} (${r.update_bytes} of ${r.full_bytes} bytes)`)
         sweep.push({ avg, min: params.min, max: params.max, update_ratio: r.update_ratio as number, update_bytes: r.update_bytes as number })
       }
