@@ -237,7 +237,7 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
     const sweep: Array<Record<string, number>> = []
     if (!args.includes('--no-sweep')) {
       // Other averages (min = avg / 2, max = avg * 8, as the defaults), on the first 8 edits.
-      for (const avg of [1024, 4096, 8192, 16384]) {
+      for (const avg of [1024, 2048, 4096, 8192, 16384]) {
         const params: ChunkerParams = { algorithm: CHUNKER_ALGORITHM, min: avg / 2, avg, max: avg * 8 }
         const r = await runConfig(`sweep-${avg}`, params, baseDir, files, edits.slice(0, Math.min(8, trials)), work)
         console.log(`sweep avg ${avg}: ratio ${r.update_ratio} (${r.update_bytes} of ${r.full_bytes} bytes)`)
