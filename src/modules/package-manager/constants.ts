@@ -12,9 +12,9 @@ export const CHUNKER_ALGORITHM = 'fastcdc-gear32-nc2'
 /**
  * Chunk size bounds. A small edit rewrites about one chunk, so smaller chunks mean fewer bytes per update, until the
  * manifest (one ~75-byte line per chunk) grows more than the chunk shrinks. Manifests travel as content-defined chunks
- * too, which moves that point down: on the pkg-update benchmark (a 619 KiB module, one-place edits) the mean update
- * costs 1.59% of a full download at avg 1 KiB, 1.54% at 2 KiB, 1.76% at 3 KiB, 1.92% at 8 KiB and 3.85% with casync's
- * 16/64/256 KiB. min = avg / 2 keeps chunks of at least 1 KiB (fewer tiny files in the store) at no measurable cost.
+ * too, which moves that point down. On the pkg-update benchmark (a 619 KiB module, one-place edits; BENCHMARKS.md)
+ * the mean update costs, of a full download: 1.80% at avg 1 KiB, 1.54% at 2 KiB, 1.87% at 4 KiB, 1.91% at 8 KiB,
+ * 2.69% at 16 KiB, and 3.70% with casync's 16/64/256 KiB. min = avg / 2 keeps chunks of at least 1 KiB.
  */
 export const CHUNK_MIN_BYTES = 1024
 export const CHUNK_AVG_BYTES = 2 * 1024
