@@ -127,5 +127,5 @@ export function decodeArchive (bytes: Uint8Array): PackedModule {
     chunks.set(hash, chunk)
     offset += len
   }
-  return { manifest, manifestBytes: encodeManifest(manifest), chunks }
+  return { manifest, manifestBytes, chunks }
 }

@@ -1,3 +1,4 @@
+import { canonicalize } from '@tufjs/canonical-json'
 import type { TargetFile } from '@tufjs/models'
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
@@ -217,13 +218,9 @@ export class RepositoryClient {
     if (manifest.name !== name || manifest.version !== version) {
       throw new TargetMismatchError(`target ${target} holds ${manifest.name}@${manifest.version}`)
     }
-    if (JSON.stringify(sortKeys(manifest.dependencies)) !== JSON.stringify(sortKeys(entry.dependencies)) || manifest.size !== entry.size) {
+    if (canonicalize(manifest.dependencies) !== canonicalize(entry.dependencies) || manifest.size !== entry.size) {
       throw new TargetMismatchError(`manifest of ${name}@${version} disagrees with the repository index (dependencies or size)`)
     }
     return { manifest, bytes, sha256: sha256Hex(bytes), entry }
   }
-}
-
-function sortKeys (obj: Record<string, string>): Array<[string, string]> {
-  return Object.entries(obj).sort(([a], [b]) => a.localeCompare(b))
 }
