@@ -123,9 +123,10 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
   })
 
   it('freeze: a timestamp replayed after it expired is refused', async () => {
-    // The repository signs a timestamp valid for one more second; the client trusts it...
+    // The repository signs a timestamp valid for a few more seconds; the client trusts it...
     const { refreshTimestamp } = await import('../../../src/modules/package-manager/index.ts')
-    await refreshTimestamp(repo.dir, repo.keys, { expires: { timestamp: new Date(Date.now() + 1500) } })
+    const expires = Date.now() + 3000
+    await refreshTimestamp(repo.dir, repo.keys, { expires: { timestamp: new Date(expires) } })
     await pm.search()
     const frozen = await readFile(join(repo.dir, 'metadata', 'timestamp.json'))
     // ...then an attacker keeps serving it, hiding the newer ones, after it expired.
@@ -135,7 +136,8 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
       res.writeHead(200).end(frozen)
       return true
     }
-    await new Promise(resolve => setTimeout(resolve, 2000))
+    // TUF expiry has one-second resolution: wait until the second after it has passed.
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, expires + 1100 - Date.now())))
     await expectRefused(async () => await pm.update(), 'ERR_PKG_METADATA_EXPIRED')
   })
 
