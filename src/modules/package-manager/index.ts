@@ -30,13 +30,13 @@ export { fetchBytes, downloadChunk } from './download.ts'
 export type { TransferMeter } from './download.ts'
 export type { PackageSource, SourceRead, SourceReadOptions, SourceOptions, SourceFactory } from './source.ts'
 export { FolderSource, HttpSource, GitSource, openSource, registerSourceKind } from './sources.ts'
-export { generateSigningKey, loadKeys, saveKeys, signer, tufKey, TUF_ROLES } from './keys.ts'
+export { generateSigningKey, loadKeys, saveKeys, retireKeys, signer, tufKey, TUF_ROLES } from './keys.ts'
 export type { SigningKey, TufRole } from './keys.ts'
 export {
-  initRepository, publishPackage, publishUnchecked, refreshTimestamp, readRepository, manifestTarget, chunkPath, targetFilePath,
+  initRepository, publishPackage, publishUnchecked, refreshTimestamp, rotateKeys, readRepository, manifestTarget, chunkPath, targetFilePath,
   metadataBytes, INDEX_TARGET, INDEX_FORMAT
 } from './repository.ts'
-export type { RepositoryIndex, IndexEntry, RepositoryInit, SignOptions, PublishResult } from './repository.ts'
+export type { RepositoryIndex, IndexEntry, RepositoryInit, SignOptions, PublishResult, RotateOptions } from './repository.ts'
 export { RepositoryClient, classifyTufError } from './repository-client.ts'
 export { solve, assertAcyclic } from './solver.ts'
 export type { SolverProblem, Solution } from './solver.ts'

@@ -2,7 +2,7 @@ import { canonicalize } from '@tufjs/canonical-json'
 import { Key, Signature } from '@tufjs/models'
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { mkdir, readFile, readdir } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../../common/index.ts'
 import { RepositoryConfigError } from './errors.ts'
@@ -67,4 +67,16 @@ export async function loadKeys (dir: string): Promise<SigningKey[]> {
     out.push({ role: m[1] as TufRole, key: tufKey(createPublicKey(privateKey)), privateKey })
   }
   return out
+}
+
+/**
+ * Moves a role's keys out of use: `<role>-<n>.pem` becomes `retired-<role>-<keyid prefix>.pem`, which loadKeys
+ * ignores (kept, not deleted, so an operator can still audit or recover them).
+ */
+export async function retireKeys (dir: string, role: TufRole): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (!new RegExp(`^${role}-\\d+\\.pem$`).test(name)) continue
+    const key = tufKey(createPublicKey(createPrivateKey(await readFile(join(dir, name), 'utf8'))))
+    await rename(join(dir, name), join(dir, `retired-${role}-${key.keyID.slice(0, 16)}.pem`))
+  }
 }

@@ -9,7 +9,7 @@ import {
 } from './constants.ts'
 import { BadPackageError, RepositoryConfigError, RepositoryError } from './errors.ts'
 import { sha256Hex } from './hash.ts'
-import { TUF_ROLES, generateSigningKey, loadKeys, saveKeys, signer } from './keys.ts'
+import { TUF_ROLES, generateSigningKey, loadKeys, retireKeys, saveKeys, signer } from './keys.ts'
 import type { SigningKey, TufRole } from './keys.ts'
 import { encodeDescriptor, encodeManifest, makeDescriptor, manifestChunks, parseManifest, uniqueChunks } from './package-format.ts'
 import type { PackedModule } from './pack.ts'
@@ -307,4 +307,52 @@ export async function refreshTimestamp (dir: string, keysDir: string, options: S
   const version = state.timestampVersion + 1
   await writeTimestamp(dir, state.root, keys, version, metaFileOf(state.snapshotVersion, snapshotBytes), options)
   return version
+}
+
+export interface RotateOptions extends SignOptions {
+  /** How many new keys (default: as many as the role had). */
+  keys?: number
+  /** Signatures the role will need (default: its current threshold, at most the new key count). */
+  threshold?: number
+}
+
+/**
+ * Replaces every key of a role (after a compromise, or routinely): a new root version names the new keys and is
+ * signed by a threshold of the old root keys and, when the root role itself rotates, of the new ones too (TUF 5.3.4),
+ * so clients walking the root chain accept it. The role's metadata is then re-signed with the new keys under new
+ * versions. The old keys are retired in the key folder; anything they sign from now on is refused by clients.
+ */
+export async function rotateKeys (dir: string, keysDir: string, role: TufRole, options: RotateOptions = {}): Promise<{ rootVersion: number, keyIds: string[] }> {
+  const state = await readRepository(dir)
+  const oldKeys = await loadKeys(keysDir)
+  const old = state.root.roles[role]
+  if (old === undefined) throw new RepositoryError(`root has no ${role} role`)
+  const count = options.keys ?? old.keyIDs.length
+  const threshold = options.threshold ?? Math.min(old.threshold, count)
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(threshold) || threshold < 1 || threshold > count) {
+    throw new RepositoryConfigError(`${role}: need 1 <= threshold (${threshold}) <= keys (${count})`)
+  }
+  const fresh = Array.from({ length: count }, () => generateSigningKey(role))
+  const json = state.root.toJSON() as Record<string, unknown> & { keys: Record<string, unknown>, roles: Record<string, { keyids: string[], threshold: number }> }
+  const roles = { ...json.roles, [role]: { keyids: fresh.map(k => k.key.keyID), threshold } }
+  const used = new Set(Object.values(roles).flatMap(r => r.keyids))
+  const keys: Record<string, unknown> = {}
+  for (const [id, k] of Object.entries(json.keys)) if (used.has(id)) keys[id] = k
+  for (const k of fresh) keys[k.key.keyID] = k.key.toJSON()
+  const version = state.root.version + 1
+  const root = new Metadata(Root.fromJSON({ ...json, version, expires: expiry('root', options), keys, roles } as unknown as JSONObject))
+  // Signed by the old root keys (the client checks the new root against the old one), and by the new root keys when
+  // the root role itself changes (it checks the new root against itself).
+  const oldRoot = oldKeys.filter(k => state.root.roles.root?.keyIDs.includes(k.key.keyID))
+  const signers = role === 'root' ? [...oldRoot, ...fresh] : oldRoot
+  if (oldRoot.length < (state.root.roles.root?.threshold ?? 1)) throw new RepositoryConfigError('the key folder lacks a threshold of the current root keys')
+  root.signatures = {}
+  for (const k of signers) root.sign(signer(k), true)
+  await writeFileAtomic(join(dir, 'metadata', `${version}.root.json`), metadataBytes(root))
+  await retireKeys(keysDir, role)
+  await saveKeys(keysDir, fresh)
+  // Re-sign the online roles under new versions, so their signatures are by the keys the new root names.
+  const keysNow = await loadKeys(keysDir)
+  await commit(dir, root.signed, keysNow, state.index, state.targets.signed.targets, state.targets.signed.version + 1, state.snapshotVersion + 1, state.timestampVersion + 1, options)
+  return { rootVersion: version, keyIds: fresh.map(k => k.key.keyID) }
 }

@@ -325,3 +325,56 @@ describe('signature thresholds', () => {
     }
   })
 })
+
+describe('key rotation', () => {
+  it('clients follow rotated keys through the root chain, and refuse what the retired keys sign', async () => {
+    const base = await tempDir()
+    const server = await serveFolder(join(base, 'repo'))
+    try {
+      const repo = await makeRepository(base)
+      await repo.publish(await writeModule(join(base, 'src'), 'app', '1.0.0'))
+      const pm = new PackageManager({ dataDir: join(base, 'data') })
+      await pm.addRepository('main', server.url, { root: repo.root })
+      await pm.install(['app'])
+      const before = await loadKeys(repo.keys)
+
+      // The targets key leaked: rotate it, then rotate the root keys too (the client walks root 1 -> 2 -> 3).
+      const { rotateKeys } = await import('../../../src/modules/package-manager/index.ts')
+      await rotateKeys(repo.dir, repo.keys, 'targets')
+      expect((await rotateKeys(repo.dir, repo.keys, 'root')).rootVersion).toBe(3)
+      await repo.publish(await writeModule(join(base, 'src'), 'app', '1.1.0'))
+      expect((await pm.update()).changes).toEqual([{ name: 'app', from: '1.0.0', to: '1.1.0' }])
+      expect(JSON.parse(await readFile(join(base, 'data/packages/repositories/main/metadata/root.json'), 'utf8')).signed.version).toBe(3)
+
+      // The holder of the retired targets key signs a release; the online keys are honest, so it gets a snapshot.
+      const retired = before.find(k => k.role === 'targets')
+      const current = await loadKeys(repo.keys)
+      const ts = Metadata.fromJSON(MetadataKind.Timestamp, JSON.parse(await readFile(join(repo.dir, 'metadata/timestamp.json'), 'utf8')))
+      const snap = Metadata.fromJSON(MetadataKind.Snapshot, JSON.parse(await readFile(join(repo.dir, `metadata/${ts.signed.snapshotMeta.version}.snapshot.json`), 'utf8')))
+      const tv = snap.signed.meta['targets.json']?.version as number
+      const targets = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(await readFile(join(repo.dir, `metadata/${tv}.targets.json`), 'utf8')))
+      const forged = new Metadata(new Targets({ version: tv + 1, specVersion: targets.signed.specVersion, expires: targets.signed.expires, targets: targets.signed.targets }))
+      forged.sign(signer(retired as never))
+      const tBytes = metadataBytes(forged)
+      await writeFile(join(repo.dir, `metadata/${tv + 1}.targets.json`), tBytes)
+      const newSnap = new Metadata(new Snapshot({
+        version: snap.signed.version + 1, specVersion: snap.signed.specVersion, expires: snap.signed.expires,
+        meta: { 'targets.json': new MetaFile({ version: tv + 1, length: tBytes.length, hashes: { sha256: sha256Hex(tBytes) } }) }
+      }))
+      newSnap.sign(signer(current.find(k => k.role === 'snapshot') as never))
+      const sBytes = metadataBytes(newSnap)
+      await writeFile(join(repo.dir, `metadata/${snap.signed.version + 1}.snapshot.json`), sBytes)
+      const newTs = new Metadata(new Timestamp({
+        version: ts.signed.version + 1, specVersion: ts.signed.specVersion, expires: ts.signed.expires,
+        snapshotMeta: new MetaFile({ version: snap.signed.version + 1, length: sBytes.length, hashes: { sha256: sha256Hex(sBytes) } })
+      }))
+      newTs.sign(signer(current.find(k => k.role === 'timestamp') as never))
+      await writeFile(join(repo.dir, 'metadata/timestamp.json'), metadataBytes(newTs))
+      await expect(pm.update()).rejects.toMatchObject({ code: 'ERR_PKG_BAD_SIGNATURE' })
+      expect((await pm.list()).map(p => p.version)).toEqual(['1.1.0'])
+    } finally {
+      await server.close()
+      await removeDir(base)
+    }
+  })
+})

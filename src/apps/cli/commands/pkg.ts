@@ -4,7 +4,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { readModuleFolder } from '../../../kernel/index.ts'
 import {
-  PackageManager, decodeArchive, encodeArchive, initRepository, packModule, publishPackage, refreshTimestamp, sha256Hex
+  PackageManager, decodeArchive, encodeArchive, initRepository, packModule, publishPackage, refreshTimestamp, rotateKeys,
+  sha256Hex
 } from '../../../modules/package-manager/index.ts'
 import type { PackedModule, Progress, TransactionResult, TufRole } from '../../../modules/package-manager/index.ts'
 import { defaultDataDir, findModuleFolders } from '../../node/index.ts'
@@ -123,6 +124,21 @@ export function registerPkg (program: Command): void {
     .action(async (dir: string, opts: { keys?: string }) => {
       const root = resolve(dir)
       console.log(`timestamp version ${await refreshTimestamp(root, resolve(opts.keys ?? `${root}.keys`))}`)
+    })
+  repo.command('rotate <dir> <role>')
+    .description('replace the keys of a role (root, targets, snapshot, timestamp): a new root names them, old ones retire')
+    .option('--keys <dir>', 'the signing keys (default <dir>.keys)')
+    .option('--threshold <n[/keys]>', 'signatures the role will need, and how many keys to make')
+    .action(async (dir: string, role: string, opts: { keys?: string, threshold?: string }) => {
+      if (!['root', 'targets', 'snapshot', 'timestamp'].includes(role)) throw new Error(`unknown role ${role}`)
+      const root = resolve(dir)
+      const m = opts.threshold === undefined ? null : /^(\d+)(?:\/(\d+))?$/.exec(opts.threshold)
+      if (opts.threshold !== undefined && m === null) throw new Error(`--threshold ${opts.threshold}: expected N or N/KEYS`)
+      const r = await rotateKeys(root, resolve(opts.keys ?? `${root}.keys`), role as TufRole, {
+        threshold: m === null ? undefined : Number(m[1]),
+        keys: m === null ? undefined : Number(m[2] ?? m[1])
+      })
+      console.log(`root version ${r.rootVersion}: ${role} keys ${r.keyIds.map(id => id.slice(0, 16)).join(', ')}`)
     })
   repo.command('add <name> <url>')
     .description('add a repository: a folder, http(s)://..., git+file://..., git+https://... or git://...')
