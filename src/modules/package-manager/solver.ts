@@ -68,7 +68,6 @@ interface Assignment {
   level: number
   decision: boolean
   cause?: Incompatibility
-  index: number
 }
 
 function intersect (a: Worlds, b: Worlds): Set<string> {
@@ -183,7 +182,7 @@ class Solver {
   }
 
   assign (term: Term, decision: boolean, cause?: Incompatibility): void {
-    this.assignments.push({ term, level: decision ? this.decisions.size : this.level(), decision, cause, index: this.assignments.length })
+    this.assignments.push({ term, level: decision ? this.decisions.size : this.level(), decision, cause })
     if (decision) this.decisions.set(term.name, [...term.worlds][0] as string)
   }
 
