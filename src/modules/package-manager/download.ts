@@ -1,11 +1,12 @@
 import { open, mkdir, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { AbortedError, LogosError, delay, throwIfAborted } from '../../common/index.ts'
+import { AbortedError, LogosError, abortReason, delay, throwIfAborted } from '../../common/index.ts'
 import type { ChunkStore } from './chunk-store.ts'
 import { FETCH_BACKOFF_MS, MAX_FETCH_ATTEMPTS } from './constants.ts'
 import { ChunkHashMismatchError, EndlessDataError, FetchFailedError, SizeMismatchError } from './errors.ts'
 import { sha256Hex } from './hash.ts'
 import type { PackageSource } from './source.ts'
+import { abortable } from './sources.ts'
 
 /** Counts what crosses the wire, for progress bars and the update benchmark. */
 export interface TransferMeter {
@@ -29,7 +30,7 @@ export async function fetchBytes (source: PackageSource, path: string, options: 
         received = 0
         if (read.offset !== 0) throw new FetchFailedError(`${source.url} resumed ${path} at ${read.offset}, asked ${received}`)
       }
-      for await (const piece of read.body) {
+      for await (const piece of abortable(read.body, options.signal)) {
         received += piece.length
         options.onBytes?.(piece.length, path)
         if (received > options.maxBytes) throw new EndlessDataError(`${source.url} ${path}`, options.maxBytes)
@@ -55,7 +56,8 @@ function isRetryableRead (err: unknown): boolean {
 
 /** Plain errors from a source become FetchFailedError; typed errors and aborts pass through. */
 function wrapReadError (err: unknown, source: PackageSource, path: string, signal?: AbortSignal): unknown {
-  if (signal?.aborted === true || err instanceof LogosError || !(err instanceof Error)) return err
+  if (signal?.aborted === true) return abortReason(signal)
+  if (err instanceof LogosError || !(err instanceof Error)) return err
   return new FetchFailedError(`${source.url} ${path}: ${err.message}`, { cause: err })
 }
 
@@ -89,7 +91,7 @@ export async function downloadChunk (source: PackageSource, store: ChunkStore, h
         const file = await open(partial, read.offset === 0 ? 'w' : 'a')
         let written = read.offset
         try {
-          for await (const piece of read.body) {
+          for await (const piece of abortable(read.body, options.signal)) {
             options.onBytes?.(piece.length, path)
             if (written + piece.length > length) {
               throw new SizeMismatchError(`chunk ${hash} from ${source.url} is longer than the ${length} bytes its manifest declares`, { data: { hash, length } })

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs'
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { combineSignals } from '../../common/index.ts'
+import { combineSignals, raceSignal, throwIfAborted } from '../../common/index.ts'
 import { FETCH_TIMEOUT_MS, GIT_TIMEOUT_MS } from './constants.ts'
 import { FetchFailedError, SourceNotFoundError, UnsupportedSourceError } from './errors.ts'
 import { sha256Hex } from './hash.ts'
@@ -57,8 +57,9 @@ export class HttpSource implements PackageSource {
     const headers: Record<string, string> = {}
     if (offset > 0) headers.range = `bytes=${offset}-`
     let response: Response
+    const signal = combineSignals([options.signal], FETCH_TIMEOUT_MS)
     try {
-      response = await fetch(new URL(path, this.base), { headers, signal: combineSignals([options.signal], FETCH_TIMEOUT_MS) })
+      response = await fetch(new URL(path, this.base), { headers, signal })
     } catch (err) {
       if (options.signal?.aborted === true) throw err
       throw new FetchFailedError(`GET ${this.base}${path}: ${(err as Error).message}`, { cause: err })
@@ -72,14 +73,36 @@ export class HttpSource implements PackageSource {
       throw new FetchFailedError(`GET ${this.base}${path}: HTTP ${response.status}`, { retryable: response.status >= 500 || response.status === 429, data: { status: response.status } })
     }
     const start = response.status === 206 ? parseContentRangeStart(response.headers.get('content-range')) : 0
-    const body = response.body ?? emptyBody()
-    return { offset: start, body: body as unknown as AsyncIterable<Uint8Array> }
+    const body = (response.body ?? emptyBody()) as unknown as AsyncIterable<Uint8Array>
+    return { offset: start, body: abortable(body, signal) }
   }
 
   async close (): Promise<void> {}
 }
 
 async function * emptyBody (): AsyncGenerator<Uint8Array> {}
+
+/**
+ * A body that stops as soon as the signal fires. A fetch body's pending read does not always settle when its request
+ * is aborted mid-stream (seen with Node 22's fetch), which would hang the reader for good; racing each read against
+ * the signal cannot hang. The source is released (socket, file) however the reading ends.
+ */
+export async function * abortable (body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  const it = body[Symbol.asyncIterator]()
+  try {
+    for (;;) {
+      throwIfAborted(signal)
+      const pending = it.next()
+      // When the signal wins the race, this read's late rejection is expected: keep it from going unhandled.
+      pending.catch(() => {})
+      const next = await raceSignal(pending, signal)
+      if (next.done === true) return
+      yield next.value
+    }
+  } finally {
+    it.return?.()?.catch(() => {})
+  }
+}
 
 async function * once (data: Uint8Array): AsyncGenerator<Uint8Array> {
   yield data

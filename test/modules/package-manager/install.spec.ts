@@ -185,6 +185,34 @@ describe('downloads resume', () => {
   })
 })
 
+describe('cancellation', () => {
+  it('an aborted update stops, leaves the installation as it was and releases the lock', async () => {
+    const base = await tempDir()
+    const repo = await makeRepository(base)
+    const server = await serveFolder(repo.dir)
+    try {
+      await repo.publish(await writeModule(join(base, 'src'), 'app', '1.0.0'))
+      const pm = new PackageManager({ dataDir: join(base, 'data') })
+      await pm.addRepository('main', server.url, { root: repo.root })
+      await pm.install(['app'])
+      await repo.publish(await writeModule(join(base, 'src'), 'app', '1.1.0', { extraFiles: { 'big.txt': pseudoText(200_000, 5) } }))
+      server.throttle = 20_000
+      const controller = new AbortController()
+      const slow = new PackageManager({
+        dataDir: join(base, 'data'),
+        onProgress: (p) => { if (p.phase === 'download' && (p.doneBytes ?? 0) > 10_000) controller.abort() }
+      })
+      await expect(slow.update([], { signal: controller.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+      expect((await pm.list()).map(p => p.version)).toEqual(['1.0.0'])
+      server.throttle = 0
+      expect((await pm.update()).changes).toEqual([{ name: 'app', from: '1.0.0', to: '1.1.0' }])
+    } finally {
+      await server.close()
+      await removeDir(base)
+    }
+  })
+})
+
 describe('git repositories', () => {
   it('installs and updates from a bare git repository over file://', async () => {
     const base = await tempDir()
