@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { registerDev } from './dev.ts'
 import { registerDevnet } from './devnet.ts'
 import { registerModules } from './modules.ts'
+import { registerPkg } from './pkg.ts'
 import { registerStart } from './start.ts'
 
 /** Every subcommand of `logos`; each area adds its own file here. */
@@ -10,4 +11,5 @@ export function registerCommands (program: Command): void {
   registerModules(program)
   registerDev(program)
   registerDevnet(program)
+  registerPkg(program)
 }
