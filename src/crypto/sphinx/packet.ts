@@ -177,8 +177,12 @@ export interface ProcessingKey {
 export type ProcessResult =
   /** An intermediary hop: send `packet` to `nextHop` after a delay with mean `delayMs`. */
   | { type: 'forward', nextHop: Uint8Array, delayMs: number, packet: Uint8Array, tag: Uint8Array, keyIndex: number }
-  /** The exit of a forward packet: `message` is m (3968 bytes); `destination` all zeros means "deliver here". */
-  | { type: 'exit', destination: Uint8Array, message: Uint8Array, tag: Uint8Array, keyIndex: number }
+  /**
+   * The exit of a forward packet: `message` is m (3968 bytes); `destination` all zeros means "deliver here".
+   * `secret` is s, the exit's shared secret with the sender: protocols the exit handles itself key their
+   * authentication with it (mix-hidden-service.md 7.1, EstablishIntro's auth_mac).
+   */
+  | { type: 'exit', destination: Uint8Array, message: Uint8Array, secret: Uint8Array, tag: Uint8Array, keyIndex: number }
   /** The last hop of a SURB's return path: hand `payload` (delta') to the SURB's creator, which is this node. */
   | { type: 'reply', surbId: Uint8Array, payload: Uint8Array, tag: Uint8Array, keyIndex: number }
 
@@ -239,7 +243,7 @@ export function processPacket (packet: Uint8Array, keys: readonly ProcessingKey[
       return { type: 'reply', surbId: Uint8Array.from(id), payload: deltaPrime, tag, keyIndex }
     }
     if (!isZero(deltaPrime.subarray(0, INTEGRITY_PREFIX_LENGTH))) throw new SphinxPayloadIntegrityError()
-    return { type: 'exit', destination: Uint8Array.from(address), message: deltaPrime.subarray(INTEGRITY_PREFIX_LENGTH), tag, keyIndex }
+    return { type: 'exit', destination: Uint8Array.from(address), message: deltaPrime.subarray(INTEGRITY_PREFIX_LENGTH), secret: Uint8Array.from(s), tag, keyIndex }
   }
 
   // Intermediary (mix.md 8.6.3): alpha' = alpha^b with b = H(alpha | s).

@@ -91,6 +91,16 @@ describe('Sphinx packets (mix.md 8.5, 8.6)', () => {
     }
   })
 
+  it('the exit learns s, its shared secret with the sender (what exit-handled protocols key their MACs with)', () => {
+    const path = nodes.slice(0, 3)
+    const { packet, secrets } = buildPacket({ hops: path.map(n => n.hop), delays: [10, 11], exit: { destination: dest }, ephemeral: randomBytes(32), message: message(randomBytes(10)) })
+    const last = route(path, packet)[2] as ProcessResult
+    expect(last.type).toBe('exit')
+    if (last.type !== 'exit') return
+    expect(hex(last.secret)).toBe(hex(secrets[2] as Uint8Array))
+    expect(hex(last.secret)).not.toBe(hex(secrets[1] as Uint8Array))
+  })
+
   it('a zero destination means delivery at the exit', () => {
     const path = nodes.slice(0, 3)
     const results = route(path, build(path, message(randomBytes(10)), new Uint8Array(94)))
