@@ -23,7 +23,8 @@ export function mixnet (init: MixnetInit = {}): (components: MixComponents) => M
 
 export { MixnetService } from './mixnet.ts'
 export type {
-  Mixnet, MixnetInit, MixComponents, MixDestination, MixSendOptions, MixRequestOptions, PacketOutcome, MixStats, MixnetEvents
+  Mixnet, MixnetInit, MixComponents, MixDestination, MixSendOptions, MixRequestOptions, PacketOutcome, MixStats, MixnetEvents,
+  MixInternalMessage, MixInternalHandler, MixExitSendOptions, MixSurbOptions
 } from './mixnet.ts'
 export type { MixHandler, MixIncomingMessage } from './exit-layer.ts'
 export type { MixSpamProtection } from './spam-protection.ts'

@@ -6,9 +6,10 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_IP4, CODE_P2P, CODE_QUIC_V1, CODE_TCP, CODE_UDP, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
-  ADDRESS_LENGTH, PACKET_LENGTH, REPLY_DATA_CAPACITY, REPLY_STATUS, buildPacket, createSurb, decodeAddress,
-  decodeForwardMessage, decodeReplyMessage, decodeSurb, encodeAddress, encodeForwardMessage, encodeReplyMessage,
-  encodeSurb, forwardDataCapacity, importPoint, isZeroAddress, processPacket, recoverReply, useSurb
+  ADDRESS_LENGTH, MESSAGE_LENGTH, PACKET_LENGTH, REPLY_DATA_CAPACITY, REPLY_STATUS, SphinxMessageTooLargeError,
+  buildHeader, buildPacket, createSurb, decodeAddress, decodeForwardMessage, decodeReplyMessage, decodeSurb,
+  encodeAddress, encodeForwardMessage, encodeReplyMessage, encodeSurb, encryptPayload, forwardDataCapacity,
+  importPoint, isZeroAddress, processPacket, recoverReply, useSurb
 } from '../../crypto/sphinx/index.ts'
 import type { PathHop, Surb } from '../../crypto/sphinx/index.ts'
 import { AbortedError, LogosError, UnexpectedError, combineSignals, raceSignal } from '../../common/index.ts'
@@ -19,7 +20,7 @@ import type { CoverStrategy } from './cover-traffic.ts'
 import {
   MixDeliveryFailedError, MixDuplicateHandlerError, MixFrameError, MixMessageTooLargeError, MixNotEnoughNodesError,
   MixNotStartedError, MixQueueFullError, MixReplyTimeoutError, MixSlotsExhaustedError, MixSpamProofError,
-  MixUnknownSurbError, MixUnroutableDestinationError, MixDialError
+  MixUnknownSurbError, MixUnroutableDestinationError, MixDialError, MixFragmentError
 } from './errors.ts'
 import { DestinationStreams, deliverRemote, serveDelivery } from './exit-layer.ts'
 import type { MixHandler } from './exit-layer.ts'
@@ -125,11 +126,47 @@ export interface MixRequestOptions extends MixSendOptions {
   timeoutMs?: number
 }
 
+/**
+ * A message for a reserved codec this node handles itself as the exit (mix.md 9: internal protocols, like cover
+ * traffic; mix-hidden-service.md 6.5, `/mix/hiddenservices/1.0.0`). Always one packet, so `exitSecret` covers it all.
+ */
+export interface MixInternalMessage {
+  codec: string
+  data: Uint8Array
+  /** The SURBs the sender attached, each 734 bytes as on the wire (usable with `sendViaSurb`). */
+  surbs: Uint8Array[]
+  /** s, this exit's Sphinx shared secret with the sender (mix.md 8.6.1 step 1). */
+  exitSecret: Uint8Array
+}
+
+/** Runs at the exit for a reserved codec; a thrown error is counted as a rejection of the packet. */
+export type MixInternalHandler = (message: MixInternalMessage) => void | Promise<void>
+
+export interface MixExitSendOptions extends AbortOptions {
+  /** SURBs to attach (each 734 bytes; at most 5 fit in one packet next to a short codec). */
+  surbs?: Uint8Array[]
+}
+
+export interface MixSurbOptions {
+  /** SURBs of one group share a listener and are dropped together (`dropSurbs`). */
+  group: string
+  /**
+   * Gets what came back through one of the group's SURBs: m as the replier wrote it (3968 bytes) and the SURB's
+   * reply key k~. Errors it throws are counted as rejections of the packet.
+   */
+  onReply: (message: Uint8Array, replyKey: Uint8Array) => void
+  /** How long the SURBs stay usable (default 60 s). */
+  ttlMs?: number
+  /** Nodes to keep off the return paths (besides this node, which ends them). */
+  exclude?: PeerId[]
+}
+
 /** What happened to one incoming packet. */
 export type PacketOutcome =
   | { type: 'forwarded', delayMs: number }
   | { type: 'fragment' }
   | { type: 'delivered', protocol: string }
+  | { type: 'internal', protocol: string }
   | { type: 'cover' }
   | { type: 'reply' }
 
@@ -181,6 +218,27 @@ export interface Mixnet extends Startable, TypedEventTarget<MixnetEvents> {
   /** The mix nodes the node source knows now. */
   knownNodes: () => MixNodeInfo[]
   getStats: () => MixStats
+  /**
+   * Handles a reserved codec inside this node whenever it is the exit, instead of delivering it (mix-hidden-service.md
+   * 6.5). Such messages are one packet each.
+   */
+  handleInternal: (codec: string, handler: MixInternalHandler) => void
+  unhandleInternal: (codec: string) => void
+  /**
+   * Sends one packet through a random path to the mix node `exit`, which handles `codec` itself. `data` may be a
+   * function of s, the exit's Sphinx shared secret with us, for messages authenticated with it (mix-hidden-service.md
+   * 7.1). Resolves when the packet left for its first hop.
+   */
+  sendToExit: (exit: MixNodeInfo, codec: string, data: Uint8Array | ((exitSecret: Uint8Array) => Uint8Array), options?: MixExitSendOptions) => Promise<void>
+  /**
+   * Makes `count` SURBs (734 bytes each) whose return paths end at this node; what comes back through them goes to
+   * `options.onReply`. For protocols that keep a supply of SURBs at another party (mix-hidden-service.md 7, 10).
+   */
+  createSurbs: (count: number, options: MixSurbOptions) => Uint8Array[]
+  /** Forgets the group's unused SURBs and its listener. */
+  dropSurbs: (group: string) => void
+  /** Sends `message` (at most 3968 bytes, zero-padded to that) back through someone's SURB (mix.md 8.7.3). */
+  sendViaSurb: (surb: Uint8Array, message: Uint8Array, options?: AbortOptions) => Promise<void>
 }
 
 interface NodeEntry {
@@ -235,6 +293,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private readonly exitReassembler: Reassembler<ExitFragmentMeta>
   private readonly requests = new Map<string, PendingRequest>()
   private readonly handlers = new Map<string, MixHandler>()
+  private readonly internal = new Map<string, MixInternalHandler>()
+  private readonly surbListeners = new Map<string, MixSurbOptions['onReply']>()
   private readonly sendQueue: QueuedSend[] = []
   private readonly init: Required<Pick<MixnetInit, 'maxMessageBytes' | 'requestTimeoutMs' | 'surbTtlMs' | 'maxPendingRequests' | 'deliveryTimeoutMs' | 'maxConcurrentDeliveries' | 'maxHeldDeliveries' | 'maxDelayedPackets' | 'maxConcurrentVerifications' | 'maxQueuedSends' | 'maxInboundStreams' | 'reassemblyTimeoutMs'>>
   private readonly nodeSourceInit?: MixNodeSource | ((components: MixComponents) => MixNodeSource)
@@ -391,6 +451,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       this.requests.delete(id)
     }
     this.surbs.clear()
+    this.surbListeners.clear()
     this.exitReassembler.clear()
     this.components.events?.removeEventListener('self:peer:update', this.onSelfUpdate)
     this.advertisedAddress = undefined
@@ -886,10 +947,15 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
         this.verifying--
       }
     }
+    return this.process(packet)
+  }
+
+  /** The Sphinx work on a packet whose proof (if any) checked out, or one of our own to ourselves. */
+  private process (packet: Uint8Array): PacketOutcome {
     const result = processPacket(packet, this.keys.processingKeys())
     switch (result.type) {
       case 'forward': return this.forward(result.nextHop, result.delayMs, result.packet)
-      case 'exit': return this.exitMessage(result.destination, result.message)
+      case 'exit': return this.exitMessage(result.destination, result.message, result.secret)
       case 'reply': return this.replyPacket(result.surbId, result.payload)
     }
   }
@@ -928,8 +994,17 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     return { type: 'forwarded', delayMs }
   }
 
-  private exitMessage (destination: Uint8Array, message: Uint8Array): PacketOutcome {
+  private exitMessage (destination: Uint8Array, message: Uint8Array, exitSecret: Uint8Array): PacketOutcome {
     const msg = decodeForwardMessage(message)
+    const internal = this.internal.get(msg.codec)
+    if (internal !== undefined) {
+      // A reserved codec is handled here, whatever the destination says (mix-hidden-service.md 6.5); one packet each,
+      // so the exit secret authenticates the whole message.
+      if (msg.fragment.count !== 1) throw new MixFragmentError(`a ${msg.codec} message is one packet`)
+      const run = async (): Promise<void> => { await internal({ codec: msg.codec, data: msg.data, surbs: msg.surbs, exitSecret }) }
+      run().catch(err => { this.reject(err) })
+      return { type: 'internal', protocol: msg.codec }
+    }
     if (msg.codec === C.COVER_CODEC) {
       // A returning cover loop (mix-cover-traffic.md 5.4): ours only if it came home to a zero destination.
       if (isZeroAddress(destination)) {
@@ -1024,6 +1099,12 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     const entry = this.surbs.take(surbId)
     if (entry === undefined) throw new MixUnknownSurbError()
     const m = recoverReply(entry.secrets, payload)
+    const listener = this.surbListeners.get(entry.requestId)
+    if (listener !== undefined) {
+      if (this.surbs.countOf(entry.requestId) === 0) this.surbListeners.delete(entry.requestId)
+      listener(m, entry.secrets.replyKey)
+      return { type: 'reply' }
+    }
     const r = decodeReplyMessage(m)
     const pending = this.requests.get(entry.requestId)
     if (pending === undefined) throw new MixUnknownSurbError({ data: { reason: 'the request is over' } })
@@ -1075,6 +1156,104 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   }
 
   // ------------------------------------------------------------------------------------------------------------
+  // Internal protocols and SURB groups (what a protocol on top of the mixnet, such as hidden services, builds on)
+  // ------------------------------------------------------------------------------------------------------------
+
+  handleInternal (codec: string, handler: MixInternalHandler): void {
+    if (codec === C.COVER_CODEC || this.internal.has(codec)) throw new MixDuplicateHandlerError(codec)
+    this.internal.set(codec, handler)
+  }
+
+  unhandleInternal (codec: string): void {
+    this.internal.delete(codec)
+  }
+
+  async sendToExit (exit: MixNodeInfo, codec: string, data: Uint8Array | ((exitSecret: Uint8Array) => Uint8Array), options: MixExitSendOptions = {}): Promise<void> {
+    this.assertStarted()
+    if (exit.peerId.equals(this.components.peerId)) throw new MixUnroutableDestinationError('the exit is this node')
+    const exitEntry = this.nodeEntry(exit)
+    if (exitEntry === undefined) throw new MixUnroutableDestinationError(`${exit.peerId.toString()} has no encodable address`)
+    const surbs = options.surbs ?? []
+    let candidates = this.eligibleNodes([exit.peerId])
+    if (candidates.length < this.pathLength - 1) throw new MixNotEnoughNodesError(this.pathLength, candidates.length + 1)
+    for (let attempt = 0; ; attempt++) {
+      const path = [...sample(candidates, this.pathLength - 1), exitEntry]
+      const first = path[0] as NodeEntry
+      const { header, secrets, keys } = buildHeader({
+        hops: path.map(n => n.hop),
+        delays: path.slice(1).map(() => this.meanDelayMs),
+        exit: { destination: new Uint8Array(ADDRESS_LENGTH) },
+        ephemeral: randomBytes(32)
+      })
+      const body = typeof data === 'function' ? data(secrets[secrets.length - 1] as Uint8Array) : data
+      let m: Uint8Array
+      try {
+        m = encodeForwardMessage({ codec, surbs, fragment: { messageId: randomBytes(8), index: 0, count: 1 }, data: body })
+      } catch (err) {
+        if (err instanceof SphinxMessageTooLargeError) throw new MixMessageTooLargeError(body.length, Math.max(0, forwardDataCapacity(codec, surbs.length)), { cause: err })
+        throw err
+      }
+      const packet = new Uint8Array(PACKET_LENGTH)
+      packet.set(header, 0)
+      packet.set(encryptPayload(keys, m), header.length)
+      try {
+        await this.originate(first.peerId, first.multiaddr, packet, options)
+        return
+      } catch (err) {
+        if (!(err instanceof MixDialError) || path.length === 1 || attempt >= C.FIRST_HOP_RETRIES || options.signal?.aborted === true) throw err
+        candidates = candidates.filter(n => !n.peerId.equals(first.peerId))
+        if (candidates.length < this.pathLength - 1) throw err
+      }
+    }
+  }
+
+  createSurbs (count: number, options: MixSurbOptions): Uint8Array[] {
+    this.assertStarted()
+    if (!Number.isInteger(count) || count < 0 || count > C.MAX_SURBS_PER_REQUEST) throw new RangeError(`count is 0..${C.MAX_SURBS_PER_REQUEST}`)
+    const self = this.selfHop()
+    const nodes = this.eligibleNodes(options.exclude ?? [])
+    if (nodes.length < this.pathLength - 1) throw new MixNotEnoughNodesError(this.pathLength - 1, nodes.length)
+    const expiresAt = Date.now() + (options.ttlMs ?? this.init.surbTtlMs)
+    const out: Uint8Array[] = []
+    for (let i = 0; i < count; i++) {
+      const path = sample(nodes, this.pathLength - 1)
+      const { surb, secrets } = createSurb({
+        hops: [...path.map(n => n.hop), self],
+        delays: path.map(() => this.meanDelayMs),
+        id: randomBytes(16),
+        replyKey: randomBytes(16),
+        ephemeral: randomBytes(32)
+      })
+      this.surbs.put(secrets, options.group, expiresAt)
+      out.push(encodeSurb(surb))
+    }
+    this.surbListeners.set(options.group, options.onReply)
+    return out
+  }
+
+  dropSurbs (group: string): void {
+    this.surbs.dropRequest(group)
+    this.surbListeners.delete(group)
+  }
+
+  async sendViaSurb (surbBytes: Uint8Array, message: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    this.assertStarted()
+    if (message.length > MESSAGE_LENGTH) throw new MixMessageTooLargeError(message.length, MESSAGE_LENGTH)
+    const surb = decodeSurb(surbBytes)
+    const m = new Uint8Array(MESSAGE_LENGTH)
+    m.set(message, 0)
+    const packet = useSurb(surb, m)
+    const first = this.decodeHop(surb.firstHop)
+    if (first.peerId.equals(this.components.peerId)) {
+      // The return path starts here: this node is its first hop (a SURB maker who did not know us could pick us).
+      // Processing it forwards it after the hop's delay, with a slot claimed there.
+      this.process(packet)
+      return
+    }
+    await this.originate(first.peerId, first.multiaddr, packet, options)
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
   // Helpers
   // ------------------------------------------------------------------------------------------------------------
 
@@ -1110,6 +1289,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
 
   private sweep (): void {
     this.surbs.sweep()
+    for (const group of this.surbListeners.keys()) if (this.surbs.countOf(group) === 0) this.surbListeners.delete(group)
     this.exitReassembler.sweep()
   }
 

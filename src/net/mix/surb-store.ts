@@ -11,9 +11,11 @@ interface Entry {
  * The SURB creator's side of mix.md 8.7.2 step 4: for each SURB it made, the reply key and the return path's
  * payload keys, indexed by the SURB identifier, until a reply uses it (taken, so a second reply with the same id
  * finds nothing) or it expires (mix.md: discard after a timeout, at most by the key rotation interval). Bounded.
+ * `requestId` groups the SURBs of one request (or of one SURB group, see Mixnet.createSurbs).
  */
 export class SurbStore {
   private readonly entries = new Map<string, Entry>()
+  private readonly perRequest = new Map<string, number>()
   private readonly capacity: number
 
   constructor (capacity: number) {
@@ -24,10 +26,16 @@ export class SurbStore {
     return this.entries.size
   }
 
+  /** How many SURBs of this request (or group) are held now. */
+  countOf (requestId: string): number {
+    return this.perRequest.get(requestId) ?? 0
+  }
+
   put (secrets: SurbSecrets, requestId: string, expiresAt: number): void {
     this.sweep()
     if (this.entries.size >= this.capacity) throw new MixQueueFullError('SURB store', this.capacity)
     this.entries.set(key(secrets.id), { secrets, requestId, expiresAt })
+    this.perRequest.set(requestId, this.countOf(requestId) + 1)
   }
 
   /** The secrets of a SURB, removed from the store; undefined when unknown, used or expired. */
@@ -35,22 +43,31 @@ export class SurbStore {
     const k = key(id)
     const e = this.entries.get(k)
     if (e === undefined) return undefined
-    this.entries.delete(k)
+    this.remove(k, e)
     if (e.expiresAt <= now) return undefined
     return { secrets: e.secrets, requestId: e.requestId }
   }
 
   /** Forgets every SURB of a request (answered, failed or timed out). */
   dropRequest (requestId: string): void {
-    for (const [k, e] of this.entries) if (e.requestId === requestId) this.entries.delete(k)
+    if (this.countOf(requestId) === 0) return
+    for (const [k, e] of this.entries) if (e.requestId === requestId) this.remove(k, e)
   }
 
   sweep (now = Date.now()): void {
-    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k)
+    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.remove(k, e)
   }
 
   clear (): void {
     this.entries.clear()
+    this.perRequest.clear()
+  }
+
+  private remove (k: string, e: Entry): void {
+    this.entries.delete(k)
+    const left = this.countOf(e.requestId) - 1
+    if (left > 0) this.perRequest.set(e.requestId, left)
+    else this.perRequest.delete(e.requestId)
   }
 }
 
