@@ -1,0 +1,335 @@
+import { randomBytes } from 'node:crypto'
+import { SURB_LENGTH, forwardDataCapacity } from '../../crypto/sphinx/index.ts'
+import { AbortedError, TimeoutError, combineSignals, raceSignal } from '../../common/index.ts'
+import type { AbortOptions } from '../../common/index.ts'
+import type { MixNodeInfo } from '../mix/index.ts'
+import { decodeMixAddress, encodeMixAddress } from './address.ts'
+import { blindPublicKey } from './blinding.ts'
+import { toHex } from './bytes.ts'
+import {
+  CONNECT_ATTEMPTS, DIRECTORY_TIMEOUT_MS, FETCH_PARALLEL, HIDDEN_SERVICES_CODEC, INTRO_ACK_SURBS, INTRO_ACK_TIMEOUT_MS,
+  INTRO_CLIENT_SURBS, MAX_CACHED_DESCRIPTORS, MAX_MESSAGE_BYTES, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT_MS, SESSION_IDLE_MS
+} from './constants.ts'
+import { RESPONSE_STATUS, RESPONSE_STATUS_NAMES, decodeResponse, encodeRequest, exchange, responsibleDirectories, shuffle } from './context.ts'
+import type { DirectoryNode, HiddenContext } from './context.ts'
+import { discoveryKey, epochOf, openDescriptor } from './descriptor.ts'
+import type { IntroPointEntry, OpenedDescriptor } from './descriptor.ts'
+import { dh, generateDhKey } from './dh.ts'
+import {
+  HiddenCapacityError, HiddenConnectFailedError, HiddenDescriptorNotFoundError, HiddenMessageTooLargeError,
+  HiddenRequestTimeoutError, HiddenResponseError, HiddenSessionClosedError, HiddenUnauthorizedError
+} from './errors.ts'
+import {
+  INTRO_STATUS_OK, MSG, decodeDescriptorResult, decodeStatus, encodeFetch, encodeIntroduce, sealIntroduce
+} from './messages.ts'
+import { RendezvousSession } from './session.ts'
+import type { SessionMessage } from './session.ts'
+
+/** Introduce1 without its encrypted payload: type, auth_key, client_key, payload length, mac. */
+const INTRODUCE_OVERHEAD = 1 + 32 + 32 + 2 + 16
+/**
+ * The app_data room in an introduction: one packet with the ack SURB, less Introduce1's fields, the SURB count and
+ * the client-SURBs (907 bytes with the defaults). A first request larger than that goes on over the session.
+ */
+export const INTRO_APP_DATA_CAPACITY = forwardDataCapacity(HIDDEN_SERVICES_CODEC, INTRO_ACK_SURBS) - INTRODUCE_OVERHEAD - 1 - INTRO_CLIENT_SURBS * SURB_LENGTH
+
+export interface HiddenRequestOptions extends AbortOptions {
+  /** How long to wait for the complete response, connection setup included (default 60 s). */
+  timeoutMs?: number
+  /** This client's X25519 authorisation key, for services in restricted mode. */
+  clientAuthKey?: Uint8Array
+}
+
+export interface LookupOptions extends AbortOptions {
+  clientAuthKey?: Uint8Array
+  /** Ignore a cached descriptor. */
+  fresh?: boolean
+}
+
+interface Waiting {
+  messageId: Uint8Array
+  body: Uint8Array
+  resolve: (data: Uint8Array) => void
+  reject: (err: Error) => void
+}
+
+interface Connection {
+  address: string
+  session: RendezvousSession
+  pending: Map<string, Waiting>
+}
+
+/** The client side (hs 6.4 "Client API", 8.6 "Client Processing", 9.2, 10): lookups, introductions, sessions. */
+export class HiddenClient {
+  private readonly ctx: HiddenContext
+  private readonly connections = new Map<string, Connection>()
+  private readonly connecting = new Map<string, Promise<Connection>>()
+  private readonly cache = new Map<string, { descriptor: OpenedDescriptor, expiresAt: number }>()
+  private readonly controller = new AbortController()
+  private pendingCount = 0
+  readonly stats = { lookups: 0, introductions: 0, requests: 0 }
+
+  constructor (ctx: HiddenContext) {
+    this.ctx = ctx
+  }
+
+  get connectionCount (): number {
+    return this.connections.size
+  }
+
+  stop (): void {
+    this.controller.abort(new AbortedError('hidden-service client stopped'))
+    for (const c of [...this.connections.values()]) c.session.close(new HiddenSessionClosedError('client stopped'), true)
+    this.connections.clear()
+  }
+
+  /** Closes the session with a service (the next request introduces itself anew). */
+  disconnect (address: string): void {
+    const conn = this.connections.get(encodeMixAddress(decodeMixAddress(address)))
+    conn?.session.close(new HiddenSessionClosedError('closed by the client'), true)
+  }
+
+  // -----------------------------------------------------------------------------------------------------------
+  // Descriptor lookup (hs 8.6 "Client Processing")
+  // -----------------------------------------------------------------------------------------------------------
+
+  async lookup (address: string, options: LookupOptions = {}): Promise<OpenedDescriptor> {
+    const hsId = decodeMixAddress(address)
+    const key = encodeMixAddress(hsId)
+    const now = this.ctx.now()
+    const cached = this.cache.get(key)
+    if (options.fresh !== true && cached !== undefined && cached.expiresAt > now) return cached.descriptor
+    this.stats.lookups++
+    const signal = combineSignals([options.signal, this.controller.signal])
+    const current = epochOf(now, this.ctx.epochLengthMs)
+    let unauthorized: Error | undefined
+    // The current epoch's descriptor, then the previous one's (a service whose clock lags, hs 8.3 overlap).
+    for (const epoch of [current, current - 1n]) {
+      const bk = blindPublicKey(hsId, epoch)
+      const entropy = this.ctx.entropy(epoch)
+      const discKey = discoveryKey(bk, entropy)
+      const dirs = responsibleDirectories(this.ctx, discKey).sort((a, b) => Number(b.self) - Number(a.self))
+      for (let i = 0; i < dirs.length; i += FETCH_PARALLEL) {
+        const got = await Promise.all(dirs.slice(i, i + FETCH_PARALLEL).map(async d => await this.fetchFrom(d, discKey, signal)))
+        let best: OpenedDescriptor | undefined
+        for (const bytes of got) {
+          if (bytes === undefined) continue
+          try {
+            const opened = openDescriptor(bytes, { hsId, epoch, entropy, blindedKey: bk, clientAuthKey: options.clientAuthKey })
+            if (best === undefined || opened.outer.revisionCounter > best.outer.revisionCounter) best = opened
+          } catch (err) {
+            if (err instanceof HiddenUnauthorizedError) unauthorized = err
+            else this.ctx.reject(err)
+          }
+        }
+        if (best !== undefined) {
+          this.remember(key, best)
+          return best
+        }
+      }
+    }
+    if (unauthorized !== undefined) throw unauthorized
+    throw new HiddenDescriptorNotFoundError(key)
+  }
+
+  private remember (key: string, descriptor: OpenedDescriptor): void {
+    if (this.cache.size >= MAX_CACHED_DESCRIPTORS) {
+      const oldest = this.cache.keys().next().value
+      if (oldest !== undefined) this.cache.delete(oldest)
+    }
+    this.cache.set(key, { descriptor, expiresAt: this.ctx.now() + descriptor.outer.validity * 1000 })
+  }
+
+  private async fetchFrom (dir: DirectoryNode, discKey: Uint8Array, signal: AbortSignal): Promise<Uint8Array | undefined> {
+    if (dir.self) return this.ctx.store.get(discKey)
+    try {
+      return decodeDescriptorResult(await exchange(this.ctx, dir.node, encodeFetch(discKey), { timeoutMs: DIRECTORY_TIMEOUT_MS, signal }))
+    } catch (err) {
+      if (signal.aborted) throw err
+      this.ctx.reject(err)
+      return undefined
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------------------
+  // Requests
+  // -----------------------------------------------------------------------------------------------------------
+
+  /**
+   * Sends a request to the service at `address` and resolves to its response. The first request to a service looks
+   * its descriptor up and introduces itself through an introduction point, the request riding in the introduction;
+   * later ones use the session's SURBs through rendezvous nodes (hs 9, 10).
+   */
+  async request (address: string, protocol: string, data: Uint8Array, options: HiddenRequestOptions = {}): Promise<Uint8Array> {
+    const key = encodeMixAddress(decodeMixAddress(address))
+    const body = encodeRequest(protocol, data)
+    if (body.length > MAX_MESSAGE_BYTES) throw new HiddenMessageTooLargeError(body.length, MAX_MESSAGE_BYTES)
+    if (this.pendingCount >= MAX_PENDING_REQUESTS) throw new HiddenCapacityError('pending requests', MAX_PENDING_REQUESTS)
+    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS
+    const signal = combineSignals([options.signal, this.controller.signal], timeoutMs)
+    this.pendingCount++
+    this.stats.requests++
+    let waiting: Waiting | undefined
+    const response = new Promise<Uint8Array>((resolve, reject) => {
+      waiting = { messageId: randomBytes(8), body, resolve, reject }
+    })
+    response.catch(() => {})
+    const w = waiting as unknown as Waiting
+    let conn: Connection | undefined
+    try {
+      conn = this.usable(key)
+      if (conn === undefined) {
+        // One introduction at a time per service: concurrent first requests wait for it and then use its session.
+        const inflight = this.connecting.get(key)
+        if (inflight !== undefined) conn = await raceSignal(inflight, signal).catch(() => undefined)
+      }
+      if (conn !== undefined && !conn.session.isClosed) {
+        conn.pending.set(toHex(w.messageId), w)
+        conn.session.send({ messageId: w.messageId, response: false, data: body })
+      } else {
+        const connecting = this.connect(key, w, signal, options.clientAuthKey)
+        this.connecting.set(key, connecting)
+        try {
+          conn = await connecting
+        } finally {
+          if (this.connecting.get(key) === connecting) this.connecting.delete(key)
+        }
+      }
+      const out = decodeResponse(await raceSignal(response, signal))
+      if (out.status !== RESPONSE_STATUS.ok) throw new HiddenResponseError(RESPONSE_STATUS_NAMES[out.status] ?? `status ${out.status}`)
+      return out.payload
+    } catch (err) {
+      if (err instanceof TimeoutError) {
+        // A frame was lost (there is no retransmission): this session cannot be trusted to deliver; start over next time.
+        conn?.session.close(new HiddenSessionClosedError('a request timed out'))
+        throw new HiddenRequestTimeoutError(timeoutMs, { cause: err })
+      }
+      throw err
+    } finally {
+      this.pendingCount--
+      conn?.pending.delete(toHex(w.messageId))
+    }
+  }
+
+  /** An open session still worth using: not closed, not idle past its SURBs' life, and not out of SURBs. */
+  private usable (key: string): Connection | undefined {
+    const conn = this.connections.get(key)
+    if (conn === undefined) return undefined
+    const s = conn.session
+    const stale = this.ctx.now() - s.lastActivity > SESSION_IDLE_MS
+    const stuck = s.surbsHeld === 0 && conn.pending.size === 0
+    if (!s.isClosed && !stale && !stuck) return conn
+    s.close(new HiddenSessionClosedError(stale ? 'idle' : 'out of SURBs'), !s.isClosed && !stale)
+    this.connections.delete(key)
+    return undefined
+  }
+
+  /** hs 9.2: a random introduction point of the descriptor, then others (fresh client_key each) until one answers. */
+  private async connect (key: string, first: Waiting, signal: AbortSignal, clientAuthKey?: Uint8Array): Promise<Connection> {
+    const descriptor = await this.lookup(key, { signal, clientAuthKey })
+    const points = shuffle(descriptor.introPoints)
+    const errors: string[] = []
+    for (const ip of points.slice(0, CONNECT_ATTEMPTS)) {
+      if (signal.aborted) break
+      const attempt = await this.introduce(key, ip, first, signal).catch((err: unknown) => {
+        errors.push((err as Error).message)
+        return undefined
+      })
+      if (attempt === undefined) continue
+      if (await attempt.accepted) {
+        this.connections.get(key)?.session.close(new HiddenSessionClosedError('replaced'), true)
+        this.connections.set(key, attempt.conn)
+        return attempt.conn
+      }
+      errors.push(`no IntroduceAck from ${ip.peerId.toString()}`)
+      // The request goes on with the next introduction point: keep it out of this session's failure.
+      attempt.conn.pending.delete(toHex(first.messageId))
+      attempt.conn.session.close(new HiddenSessionClosedError('introduction not acknowledged'))
+    }
+    // The descriptor may list introduction points that are gone: look it up again next time.
+    this.cache.delete(key)
+    if (signal.aborted) throw new TimeoutError('connection setup ran out of time', { cause: signal.reason })
+    throw new HiddenConnectFailedError(errors.join('; ') || 'no introduction point')
+  }
+
+  /**
+   * One introduction (hs 9.2 steps 2-8): fresh client_key, s_intro = DH(client_key, service_key), a client session
+   * whose first frame and client-SURBs travel in the encrypted Request, Introduce1 to the introduction point with
+   * one SURB for its IntroduceAck. `accepted` resolves true on the ack (or on a frame from the service, should
+   * the ack be lost), false after INTRO_ACK_TIMEOUT_MS.
+   */
+  private async introduce (key: string, ip: IntroPointEntry, first: Waiting, signal: AbortSignal): Promise<{ conn: Connection, accepted: Promise<boolean> }> {
+    const clientKey = generateDhKey()
+    const sIntro = dh(clientKey.privateKey, ip.serviceKey)
+    const conn: Connection = { address: key, pending: new Map(), session: undefined as unknown as RendezvousSession }
+    conn.session = new RendezvousSession({
+      transport: this.ctx.transport,
+      self: this.ctx.self,
+      role: 'client',
+      sIntro,
+      group: `hs-client-${toHex(randomBytes(8))}`,
+      onMessage: (m) => { this.onResponse(conn, m) },
+      onClose: (reason) => { this.onClosed(conn, reason) },
+      onError: (err) => { this.ctx.reject(err) },
+      expecting: () => conn.pending.size > 0
+    })
+    conn.pending.set(toHex(first.messageId), first)
+    conn.session.send({ messageId: first.messageId, response: false, data: first.body })
+    const appData = conn.session.takeIntroFrame(INTRO_APP_DATA_CAPACITY)
+    const clientSurbs = conn.session.issueSurbs(INTRO_CLIENT_SURBS)
+    const intro = sealIntroduce(ip.authKey, clientKey.publicKey, sIntro, { appData, clientSurbs })
+    const ackGroup = `hs-ack-${toHex(randomBytes(8))}`
+    let acked: (ok: boolean) => void = () => {}
+    const accepted = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { acked(conn.session.framesReceived > 0) }, INTRO_ACK_TIMEOUT_MS)
+      acked = (ok) => {
+        clearTimeout(timer)
+        this.ctx.transport.dropSurbs(ackGroup)
+        resolve(ok)
+      }
+      signal.addEventListener('abort', () => { acked(false) }, { once: true })
+    })
+    const ackSurbs = this.ctx.transport.createSurbs(INTRO_ACK_SURBS, {
+      group: ackGroup,
+      ttlMs: INTRO_ACK_TIMEOUT_MS + 5_000,
+      exclude: [ip.peerId],
+      onReply: (m) => { acked(decodeStatus(MSG.introduceAck, m) === INTRO_STATUS_OK) }
+    })
+    this.stats.introductions++
+    try {
+      const wire = encodeIntroduce(MSG.introduce1, intro)
+      if (ip.peerId.equals(this.ctx.self)) {
+        // We are this service's introduction point ourselves: no packet needs to leave (the exit secret is unused by Introduce1).
+        await this.ctx.deliverLocal({ codec: HIDDEN_SERVICES_CODEC, data: wire, surbs: ackSurbs, exitSecret: randomBytes(32) })
+      } else {
+        await this.ctx.transport.sendToExit(this.introNode(ip), HIDDEN_SERVICES_CODEC, wire, { surbs: ackSurbs, signal })
+      }
+    } catch (err) {
+      acked(false)
+      conn.pending.delete(toHex(first.messageId))
+      conn.session.close(new HiddenSessionClosedError('introduction not sent'))
+      throw err
+    }
+    return { conn, accepted }
+  }
+
+  /** The introduction point as a mix node: its current key from discovery when known, else the descriptor's. */
+  private introNode (ip: IntroPointEntry): MixNodeInfo {
+    const known = this.ctx.transport.knownNodes().find(n => n.peerId.equals(ip.peerId))
+    return known ?? { peerId: ip.peerId, multiaddrs: [ip.multiaddr], mixPublicKey: ip.mixPublicKey }
+  }
+
+  private onResponse (conn: Connection, m: SessionMessage): void {
+    if (!m.response) return
+    const w = conn.pending.get(toHex(m.messageId))
+    if (w === undefined) return
+    conn.pending.delete(toHex(m.messageId))
+    w.resolve(m.data)
+  }
+
+  private onClosed (conn: Connection, reason: Error): void {
+    if (this.connections.get(conn.address) === conn) this.connections.delete(conn.address)
+    for (const w of conn.pending.values()) w.reject(reason instanceof HiddenSessionClosedError ? reason : new HiddenSessionClosedError(reason.message))
+    conn.pending.clear()
+  }
+}
