@@ -10,7 +10,9 @@ import { DialFailedError, NetworkParamsError } from './errors.ts'
 import { loadOrCreatePeerKey } from './identity.ts'
 import { bootstrap, createNetworkNode } from './network-node.ts'
 import { MIX_EVENTS, mixMethods, mixServices } from './mix-methods.ts'
+import { HIDDEN_EVENTS, hiddenMethods, hiddenServices } from './hidden-methods.ts'
 import type { Mixnet } from '../../net/mix/index.ts'
+import type { HiddenServices } from '../../net/mix-hidden/index.ts'
 
 export { parseNetworkConfig } from './config.ts'
 export type { NetworkConfig } from './config.ts'
@@ -64,14 +66,18 @@ export const network = defineModule({
     'peer:disconnected': { description: '{ peerId }' },
     'provider:found': { description: '{ protocol, peerId, multiaddrs, data, seq }: a new provider of a capability being looked up or watched' },
     'pubsub:message': { description: '{ topic, data, from }' },
-    ...MIX_EVENTS
+    ...MIX_EVENTS,
+    ...HIDDEN_EVENTS
   },
   async start (ctx) {
     const config = parseNetworkConfig(ctx.config)
     const { key, created } = await loadOrCreatePeerKey(ctx.dataDir)
-    const node = await createNetworkNode(key, config, mixServices(config))
+    const mixed = mixServices(config)
+    const node = await createNetworkNode(key, config, { ...mixed, ...hiddenServices('mix' in mixed) })
     const mix = node.services.mix as Mixnet | undefined
     const mixApi = mix === undefined ? undefined : mixMethods(ctx, mix)
+    const hidden = node.services.hidden as HiddenServices | undefined
+    const hiddenApi = hidden === undefined ? undefined : hiddenMethods(ctx, hidden)
     const { discovery, pubsub } = node.services
     ctx.log.info(created ? 'new peer identity' : 'peer identity loaded', { peerId: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map(String) })
 
@@ -208,11 +214,13 @@ export const network = defineModule({
             return { rttMs: await node.services.ping.ping(id, { signal: call.signal }) }
           }
         },
-        ...mixApi?.methods
+        ...mixApi?.methods,
+        ...hiddenApi?.methods
       },
       stop: async () => {
         stopping.abort()
         mixApi?.stop()
+        hiddenApi?.stop()
         node.removeEventListener('peer:connect', onConnect)
         node.removeEventListener('peer:disconnect', onDisconnect)
         discovery.removeEventListener('provider', onProvider)
