@@ -7,8 +7,9 @@ import { decodeMixAddress, encodeMixAddress } from './address.ts'
 import { blindPublicKey } from './blinding.ts'
 import { toHex } from './bytes.ts'
 import {
-  CONNECT_ATTEMPTS, DIRECTORY_TIMEOUT_MS, FETCH_PARALLEL, HIDDEN_SERVICES_CODEC, INTRO_ACK_SURBS, INTRO_ACK_TIMEOUT_MS,
-  INTRO_CLIENT_SURBS, MAX_CACHED_DESCRIPTORS, MAX_MESSAGE_BYTES, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT_MS, SESSION_IDLE_MS
+  CONNECT_ATTEMPTS, DIRECTORY_TIMEOUT_MS, FETCH_PARALLEL, HIDDEN_SERVICES_CODEC, INTRO_ACCEPT_TIMEOUT_MS, INTRO_ACK_SURBS,
+  INTRO_CLIENT_SURBS, MAX_CACHED_DESCRIPTORS, MAX_MESSAGE_BYTES, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT_MS, SESSION_IDLE_MS,
+  SURB_WAIT_MS
 } from './constants.ts'
 import { RESPONSE_STATUS, RESPONSE_STATUS_NAMES, decodeResponse, encodeRequest, exchange, responsibleDirectories, shuffle } from './context.ts'
 import type { DirectoryNode, HiddenContext } from './context.ts'
@@ -57,6 +58,8 @@ interface Connection {
   address: string
   session: RendezvousSession
   pending: Map<string, Waiting>
+  /** Called at the next frame from the service. */
+  frameWaiters: Array<() => void>
 }
 
 /** The client side (hs 6.4 "Client API", 8.6 "Client Processing", 9.2, 10): lookups, introductions, sessions. */
@@ -67,7 +70,7 @@ export class HiddenClient {
   private readonly cache = new Map<string, { descriptor: OpenedDescriptor, expiresAt: number }>()
   private readonly controller = new AbortController()
   private pendingCount = 0
-  readonly stats = { lookups: 0, introductions: 0, requests: 0 }
+  readonly stats = { lookups: 0, introductions: 0, introduceAcks: 0, requests: 0 }
 
   constructor (ctx: HiddenContext) {
     this.ctx = ctx
@@ -178,6 +181,15 @@ export class HiddenClient {
     let conn: Connection | undefined
     try {
       conn = this.usable(key)
+      if (conn !== undefined && conn.session.surbsHeld === 0) {
+        // The service's SURBs may be on their way (a credit frame behind its answer): wait a little for them, else
+        // start over with a new introduction rather than queue the request on a session that cannot send it.
+        await this.nextFrame(conn, Math.min(SURB_WAIT_MS, timeoutMs / 2), signal)
+        if (conn.session.surbsHeld === 0) {
+          conn.session.close(new HiddenSessionClosedError('out of SURBs'))
+          conn = undefined
+        }
+      }
       if (conn === undefined) {
         // One introduction at a time per service: concurrent first requests wait for it and then use its session.
         const inflight = this.connecting.get(key)
@@ -211,17 +223,29 @@ export class HiddenClient {
     }
   }
 
-  /** An open session still worth using: not closed, not idle past its SURBs' life, and not out of SURBs. */
+  /** An open session still worth using: not closed, and not idle past its SURBs' life. */
   private usable (key: string): Connection | undefined {
     const conn = this.connections.get(key)
     if (conn === undefined) return undefined
     const s = conn.session
-    const stale = this.ctx.now() - s.lastActivity > SESSION_IDLE_MS
-    const stuck = s.surbsHeld === 0 && conn.pending.size === 0
-    if (!s.isClosed && !stale && !stuck) return conn
-    s.close(new HiddenSessionClosedError(stale ? 'idle' : 'out of SURBs'), !s.isClosed && !stale)
+    if (!s.isClosed && this.ctx.now() - s.lastActivity <= SESSION_IDLE_MS) return conn
+    s.close(new HiddenSessionClosedError('idle'))
     this.connections.delete(key)
     return undefined
+  }
+
+  /** Resolves at the next frame from the service, or after `ms`. */
+  private async nextFrame (conn: Connection, ms: number, signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal.addEventListener('abort', done, { once: true })
+      conn.frameWaiters.push(done)
+    })
   }
 
   /** hs 9.2: a random introduction point of the descriptor, then others (fresh client_key each) until one answers. */
@@ -241,10 +265,11 @@ export class HiddenClient {
         this.connections.set(key, attempt.conn)
         return attempt.conn
       }
-      errors.push(`no IntroduceAck from ${ip.peerId.toString()}`)
-      // The request goes on with the next introduction point: keep it out of this session's failure.
+      errors.push(`no answer from the service through ${ip.peerId.toString()}`)
+      // The request goes on with the next introduction point: keep it out of this session's failure. (Should the
+      // service have got it after all, it may see the request twice; the first answer is lost with this session.)
       attempt.conn.pending.delete(toHex(first.messageId))
-      attempt.conn.session.close(new HiddenSessionClosedError('introduction not acknowledged'))
+      attempt.conn.session.close(new HiddenSessionClosedError('introduction not answered'))
     }
     // The descriptor may list introduction points that are gone: look it up again next time.
     this.cache.delete(key)
@@ -255,13 +280,25 @@ export class HiddenClient {
   /**
    * One introduction (hs 9.2 steps 2-8): fresh client_key, s_intro = DH(client_key, service_key), a client session
    * whose first frame and client-SURBs travel in the encrypted Request, Introduce1 to the introduction point with
-   * one SURB for its IntroduceAck. `accepted` resolves true on the ack (or on a frame from the service, should
-   * the ack be lost), false after INTRO_ACK_TIMEOUT_MS.
+   * one SURB for its IntroduceAck. `accepted` resolves true on the service's first frame (it sends one as soon as
+   * it took the introduction), false after INTRO_ACCEPT_TIMEOUT_MS: the IntroduceAck only says the introduction
+   * point passed it on, and an intro-SURB may still have failed on the way.
    */
   private async introduce (key: string, ip: IntroPointEntry, first: Waiting, signal: AbortSignal): Promise<{ conn: Connection, accepted: Promise<boolean> }> {
+    let accept: (ok: boolean) => void = () => {}
+    const accepted = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { accept(false) }, INTRO_ACCEPT_TIMEOUT_MS)
+      const onAbort = (): void => { accept(false) }
+      accept = (ok) => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        resolve(ok)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
     const clientKey = generateDhKey()
     const sIntro = dh(clientKey.privateKey, ip.serviceKey)
-    const conn: Connection = { address: key, pending: new Map(), session: undefined as unknown as RendezvousSession }
+    const conn: Connection = { address: key, pending: new Map(), frameWaiters: [], session: undefined as unknown as RendezvousSession }
     conn.session = new RendezvousSession({
       transport: this.ctx.transport,
       self: this.ctx.self,
@@ -271,6 +308,10 @@ export class HiddenClient {
       onMessage: (m) => { this.onResponse(conn, m) },
       onClose: (reason) => { this.onClosed(conn, reason) },
       onError: (err) => { this.ctx.reject(err) },
+      onFrame: () => {
+        accept(true)
+        for (const wake of conn.frameWaiters.splice(0)) wake()
+      },
       expecting: () => conn.pending.size > 0
     })
     conn.pending.set(toHex(first.messageId), first)
@@ -279,21 +320,11 @@ export class HiddenClient {
     const clientSurbs = conn.session.issueSurbs(INTRO_CLIENT_SURBS)
     const intro = sealIntroduce(ip.authKey, clientKey.publicKey, sIntro, { appData, clientSurbs })
     const ackGroup = `hs-ack-${toHex(randomBytes(8))}`
-    let acked: (ok: boolean) => void = () => {}
-    const accepted = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => { acked(conn.session.framesReceived > 0) }, INTRO_ACK_TIMEOUT_MS)
-      acked = (ok) => {
-        clearTimeout(timer)
-        this.ctx.transport.dropSurbs(ackGroup)
-        resolve(ok)
-      }
-      signal.addEventListener('abort', () => { acked(false) }, { once: true })
-    })
     const ackSurbs = this.ctx.transport.createSurbs(INTRO_ACK_SURBS, {
       group: ackGroup,
-      ttlMs: INTRO_ACK_TIMEOUT_MS + 5_000,
+      ttlMs: INTRO_ACCEPT_TIMEOUT_MS,
       exclude: [ip.peerId],
-      onReply: (m) => { acked(decodeStatus(MSG.introduceAck, m) === INTRO_STATUS_OK) }
+      onReply: (m) => { if (decodeStatus(MSG.introduceAck, m) === INTRO_STATUS_OK) this.stats.introduceAcks++ }
     })
     this.stats.introductions++
     try {
@@ -305,7 +336,8 @@ export class HiddenClient {
         await this.ctx.transport.sendToExit(this.introNode(ip), HIDDEN_SERVICES_CODEC, wire, { surbs: ackSurbs, signal })
       }
     } catch (err) {
-      acked(false)
+      accept(false)
+      this.ctx.transport.dropSurbs(ackGroup)
       conn.pending.delete(toHex(first.messageId))
       conn.session.close(new HiddenSessionClosedError('introduction not sent'))
       throw err

@@ -95,8 +95,12 @@ export const CLIENT_AUTH_PAD = 8
 export const INTRO_ACK_SURBS = 1
 /** client-SURBs in the introduction request: enough for the first answer and for asking for more. */
 export const INTRO_CLIENT_SURBS = 3
-/** How long a client waits for IntroduceAck before trying another introduction point (hs 9.2 step 9). */
-export const INTRO_ACK_TIMEOUT_MS = 15_000
+/**
+ * How long a client waits for the service's first frame after its Introduce1 before it tries another introduction
+ * point (hs 9.2 steps 9-10); the service sends one as soon as it accepted the introduction. Two legs of 6 delayed
+ * hops take about 1.5 s with the deployed delays.
+ */
+export const INTRO_ACCEPT_TIMEOUT_MS = 15_000
 /** Introduction points tried per connection attempt. */
 export const CONNECT_ATTEMPTS = 3
 /**
@@ -112,6 +116,16 @@ export const MAX_SURBS_PER_DATA_FRAME = 2
 export const MAX_SURBS_PER_CREDIT_FRAME = 4
 /** How long the SURBs a session hands over stay usable: within the mix key grace period, as for intro-SURBs. */
 export const SESSION_SURB_TTL_MS = 5 * 60_000
+/**
+ * A client about to send on a session that holds none of the service's SURBs waits this long for some (a credit
+ * frame may be behind the last answer) before it introduces itself again.
+ */
+export const SURB_WAIT_MS = 5_000
+/**
+ * The service answers an introduction with a credit frame only if its handler has not answered within this long:
+ * a quick answer carries the SURBs itself, and one packet is saved.
+ */
+export const ACCEPT_DELAY_MS = 200
 /** A session idle this long is closed at both ends (its SURBs may be dying); the next request introduces anew. */
 export const SESSION_IDLE_MS = 4 * 60_000
 /** Sessions one service keeps at most. */

@@ -260,6 +260,8 @@ export class HiddenServicesService extends TypedEventEmitter<HiddenServicesEvent
   }
 
   private reject (err: unknown): void {
+    // After stop, what still fails is the teardown's own business (a goodbye frame with the mix service gone).
+    if (!this.started) return
     const e = err instanceof LogosError ? err : new UnexpectedError((err as Error)?.message ?? String(err), { cause: err })
     this.rejected[e.code] = (this.rejected[e.code] ?? 0) + 1
     this.log('dropped: %s %s', e.code, e.message)

@@ -7,7 +7,7 @@ import { blindSigningKey, generateSigningKey, sha256, signingKeyFromSeed } from 
 import type { SigningKey } from './blinding.ts'
 import { toHex } from './bytes.ts'
 import {
-  DESCRIPTOR_VALIDITY_S, DIRECTORY_TIMEOUT_MS, HANDLER_TIMEOUT_MS, HIDDEN_SERVICES_CODEC, INTRO_ESTABLISH_ATTEMPTS,
+  ACCEPT_DELAY_MS, DESCRIPTOR_VALIDITY_S, DIRECTORY_TIMEOUT_MS, HANDLER_TIMEOUT_MS, HIDDEN_SERVICES_CODEC, INTRO_ESTABLISH_ATTEMPTS,
   INTRO_ESTABLISH_TIMEOUT_MS, INTRO_MAX_MISSED_REFRESHES, INTRO_POINT_COUNT, INTRO_REFRESH_MS, INTRO_SURB_MAX,
   INTRO_SURB_TTL_MS, MAX_SESSIONS, REPLAY_CACHE_SIZE, REPUBLISH_MAX_MS, REPUBLISH_MIN_MS, SERVICE_INTRO_BURST,
   SERVICE_INTRO_RATE_PER_SECOND, SESSION_IDLE_MS
@@ -308,6 +308,12 @@ export class HostedService {
     this.sessions.set(group, session)
     session.addOutgoing(request.clientSurbs)
     session.receiveFrame(decodeFrame(request.appData))
+    // Tell the client the introduction got here, unless the answer went first.
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      session.accept()
+    }, ACCEPT_DELAY_MS)
+    this.timers.add(t)
   }
 
   private onRequest (session: RendezvousSession, message: SessionMessage): void {

@@ -129,6 +129,8 @@ export interface SessionInit {
   onClose: (reason: Error) => void
   /** Reports a frame that could not be sent or was refused. */
   onError: (err: unknown) => void
+  /** Called for every frame from the other side (the client learns from the first that its introduction was taken). */
+  onFrame?: () => void
   /** The client expects messages now (it has requests waiting), so it keeps the service supplied with SURBs. */
   expecting?: () => boolean
 }
@@ -294,6 +296,16 @@ export class RendezvousSession {
     this.handleFrame(frame)
   }
 
+  /**
+   * The service's answer to an introduction when it has nothing else to send yet: a credit frame with SURBs, which
+   * tells the client the introduction was taken (hs 9.2 step 10 waits for "a service reply") and lets it go on.
+   */
+  accept (): void {
+    if (this.framesSent > 0 || this.closed) return
+    this.creditOwed = Math.max(this.creditOwed, SESSION_TARGET_SURBS - this.peerHolds)
+    this.pump()
+  }
+
   /** Ends the session: our SURBs are forgotten; with `notify`, the other side is told (best effort). */
   close (reason: Error, notify = false): void {
     if (this.closed) return
@@ -321,6 +333,7 @@ export class RendezvousSession {
 
   private handleFrame (frame: Frame): void {
     this.framesReceived++
+    this.init.onFrame?.()
     this.lastActivity = Date.now()
     this.addOutgoing(frame.surbs)
     if (frame.kind === FRAME_KIND.close) {

@@ -66,9 +66,10 @@ export async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): 
 
 /**
  * A view of a mix service that records everything the hidden-service layer on top of it receives: what comes back
- * through its SURBs, the messages it handles as an exit, and the packets it sends (to see the SURBs it uses).
+ * through its SURBs, the messages it handles as an exit, and the packets it sends (to see the SURBs it uses), and
+ * the SURBs it makes (their return paths are its own choice and may run through any node).
  */
-export function recordingTransport (inner: HiddenMixTransport, log: { received: Uint8Array[], sent: Uint8Array[] }): HiddenMixTransport {
+export function recordingTransport (inner: HiddenMixTransport, log: { received: Uint8Array[], sent: Uint8Array[], created: Uint8Array[] }): HiddenMixTransport {
   return {
     knownNodes: () => inner.knownNodes(),
     handleInternal: (codec, handler) => {
@@ -85,13 +86,17 @@ export function recordingTransport (inner: HiddenMixTransport, log: { received: 
         return bytes
       }, options)
     },
-    createSurbs: (count, options) => inner.createSurbs(count, {
-      ...options,
-      onReply: (m, replyKey) => {
-        log.received.push(m)
-        options.onReply(m, replyKey)
-      }
-    }),
+    createSurbs: (count, options) => {
+      const surbs = inner.createSurbs(count, {
+        ...options,
+        onReply: (m, replyKey) => {
+          log.received.push(m)
+          options.onReply(m, replyKey)
+        }
+      })
+      log.created.push(...surbs)
+      return surbs
+    },
     dropSurbs: (group) => { inner.dropSurbs(group) },
     sendViaSurb: async (surb, message, options) => { await inner.sendViaSurb(surb, message, options) }
   }
