@@ -202,11 +202,6 @@ export class HiddenServicesService extends TypedEventEmitter<HiddenServicesEvent
     }
   }
 
-  /** The roles' share of the introduction point role, for tests. */
-  introPointRole (): IntroPointRole | undefined {
-    return this.intro
-  }
-
   // -----------------------------------------------------------------------------------------------------------
 
   private context (): HiddenContext {

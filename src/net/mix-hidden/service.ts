@@ -355,18 +355,15 @@ export class HostedService {
    * current). Resolves once every directory answered or timed out; throws when none stored it.
    */
   async publish (options: AbortOptions = {}): Promise<PublishResult[]> {
-    const run = async (): Promise<PublishResult[]> => {
-      const now = this.ctx.now()
-      const current = epochOf(now, this.ctx.epochLengthMs)
-      const epochs = [current]
-      if (now - Number(current) * this.ctx.epochLengthMs < DESCRIPTOR_VALIDITY_S * 1000) epochs.push(current - 1n)
-      const results = await Promise.all(epochs.map(async epoch => await this.publishEpoch(epoch, options)))
-      this.lastPublish = results
-      this.stats.publishes++
-      if (results.every(r => r.stored === 0)) throw new HiddenPublishFailedError(results.reduce((n, r) => n + r.tried, 0))
-      return results
-    }
-    return await run()
+    const now = this.ctx.now()
+    const current = epochOf(now, this.ctx.epochLengthMs)
+    const epochs = [current]
+    if (now - Number(current) * this.ctx.epochLengthMs < DESCRIPTOR_VALIDITY_S * 1000) epochs.push(current - 1n)
+    const results = await Promise.all(epochs.map(async epoch => await this.publishEpoch(epoch, options)))
+    this.lastPublish = results
+    this.stats.publishes++
+    if (results.every(r => r.stored === 0)) throw new HiddenPublishFailedError(results.reduce((n, r) => n + r.tried, 0))
+    return results
   }
 
   /**
@@ -385,7 +382,8 @@ export class HostedService {
 
   private introPointEntries (): IntroPointEntry[] {
     return this.slots.map(s => {
-      const addr = s.node.multiaddrs[0]
+      // An address a Sphinx hop address can carry (IPv4) if there is one.
+      const addr = s.node.multiaddrs.find(a => a.toString().startsWith('/ip4/')) ?? s.node.multiaddrs[0]
       if (addr === undefined) throw new HiddenNoIntroPointsError(0, { data: { reason: `${s.node.peerId.toString()} has no address` } })
       return { peerId: s.node.peerId, multiaddr: addr, mixPublicKey: s.node.mixPublicKey, authKey: s.authKey.publicKey, serviceKey: s.serviceKey.publicKey }
     })
