@@ -60,6 +60,8 @@ interface Connection {
   pending: Map<string, Waiting>
   /** Called at the next frame from the service. */
   frameWaiters: Array<() => void>
+  /** A wait for the service's SURBs in progress (see awaitSurbs). */
+  surbWait?: Promise<boolean>
 }
 
 /** The client side (hs 6.4 "Client API", 8.6 "Client Processing", 9.2, 10): lookups, introductions, sessions. */
@@ -181,12 +183,12 @@ export class HiddenClient {
     let conn: Connection | undefined
     try {
       conn = this.usable(key)
-      if (conn !== undefined && conn.session.surbsHeld === 0) {
-        // The service's SURBs may be on their way (a credit frame behind its answer): wait a little for them, else
-        // start over with a new introduction rather than queue the request on a session that cannot send it.
-        await this.nextFrame(conn, Math.min(SURB_WAIT_MS, timeoutMs / 2), signal)
-        if (conn.session.surbsHeld === 0) {
-          conn.session.close(new HiddenSessionClosedError('out of SURBs'))
+      if (conn !== undefined && conn.session.surbsHeld === 0 && conn.pending.size === 0) {
+        // Nothing is on its way from the service, yet SURBs may be (a credit frame behind its last answer): wait a
+        // little for them, else start over with a new introduction rather than queue the request on a session that
+        // cannot send it. (With requests pending, their answers bring SURBs: the request just queues.)
+        if (!await this.awaitSurbs(conn, Math.min(SURB_WAIT_MS, timeoutMs / 2), signal)) {
+          if (conn.pending.size === 0) conn.session.close(new HiddenSessionClosedError('out of SURBs'))
           conn = undefined
         }
       }
@@ -232,6 +234,19 @@ export class HiddenClient {
     s.close(new HiddenSessionClosedError('idle'))
     this.connections.delete(key)
     return undefined
+  }
+
+  /** True once the session holds a SURB of the service again; false after `ms`. Concurrent callers share the wait. */
+  private async awaitSurbs (conn: Connection, ms: number, signal: AbortSignal): Promise<boolean> {
+    conn.surbWait ??= (async () => {
+      const end = Date.now() + ms
+      while (conn.session.surbsHeld === 0 && !conn.session.isClosed && Date.now() < end && !signal.aborted) {
+        await this.nextFrame(conn, end - Date.now(), signal)
+      }
+      conn.surbWait = undefined
+      return conn.session.surbsHeld > 0 && !conn.session.isClosed
+    })()
+    return await conn.surbWait
   }
 
   /** Resolves at the next frame from the service, or after `ms`. */

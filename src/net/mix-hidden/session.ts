@@ -389,7 +389,10 @@ export class RendezvousSession {
     while (!this.closed && this.queue.length > 0 && this.surbsHeld > 0) {
       const item = this.queue[0] as Outgoing
       const surb = this.takeSurb() as Uint8Array
-      const attach = Math.min(MAX_SURBS_PER_DATA_FRAME, Math.max(0, SESSION_TARGET_SURBS - this.peerHolds, this.creditOwed))
+      let attach = Math.min(MAX_SURBS_PER_DATA_FRAME, Math.max(0, SESSION_TARGET_SURBS - this.peerHolds, this.creditOwed))
+      // What may be the last frame for a while carries at least one SURB, so the other side can always answer or
+      // send its next message (our count of what it holds may include SURBs it is spending right now).
+      if (attach === 0 && this.queue.length === 1 && item.data.length - item.offset <= frameCapacity(0)) attach = 1
       const surbs = this.issueSurbs(attach)
       this.creditOwed = Math.max(0, this.creditOwed - surbs.length)
       const chunk = item.data.subarray(item.offset, item.offset + frameCapacity(surbs.length))
