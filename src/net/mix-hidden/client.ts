@@ -88,6 +88,13 @@ export class HiddenClient {
     this.connections.clear()
   }
 
+  /** Closes idle sessions and forgets expired descriptors (called now and then by the layer). */
+  sweep (): void {
+    for (const key of [...this.connections.keys()]) this.usable(key)
+    const now = this.ctx.now()
+    for (const [key, c] of this.cache) if (c.expiresAt <= now) this.cache.delete(key)
+  }
+
   /** Closes the session with a service (the next request introduces itself anew). */
   disconnect (address: string): void {
     const conn = this.connections.get(encodeMixAddress(decodeMixAddress(address)))

@@ -135,6 +135,8 @@ export class HiddenServicesService extends TypedEventEmitter<HiddenServicesEvent
     this.sweepTimer = setInterval(() => {
       this.intro?.sweep()
       ctx.store.sweep()
+      this.client?.sweep()
+      for (const s of this.services.values()) s.sweep()
     }, SWEEP_INTERVAL_MS)
     this.sweepTimer.unref?.()
     this.started = true

@@ -340,6 +340,11 @@ export class HostedService {
     }).catch(err => { this.ctx.reject(err) })
   }
 
+  /** Closes idle sessions (called now and then by the layer, and at each introduction). */
+  sweep (): void {
+    this.sweepSessions()
+  }
+
   private sweepSessions (): void {
     const cutoff = this.ctx.now() - SESSION_IDLE_MS
     for (const s of [...this.sessions.values()]) if (s.lastActivity < cutoff) s.close(new Error('idle'), true)
