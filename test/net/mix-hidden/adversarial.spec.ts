@@ -30,9 +30,12 @@ function misbehaving (inner: HiddenMixTransport, i: number): HiddenMixTransport 
     handleInternal: (codec, handler) => {
       inner.handleInternal(codec, async (msg) => {
         if (armed.replayIntroduce2.has(i) && msg.data[0] === MSG.introSurbs && saved !== undefined && msg.surbs.length > 1) {
+          // Keep one of the fresh intro-SURBs for the replay (and out of the introduction point's own supply).
           const again = saved
           saved = undefined
           await inner.sendViaSurb(msg.surbs[msg.surbs.length - 1] as Uint8Array, again)
+          await handler({ ...msg, surbs: msg.surbs.slice(0, -1) })
+          return
         }
         if (armed.tamperRendezvous.has(i) && msg.data[0] === MSG.rendezvous) {
           const data = Uint8Array.from(msg.data)
