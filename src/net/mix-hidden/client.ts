@@ -237,7 +237,8 @@ export class HiddenClient {
     const conn = this.connections.get(key)
     if (conn === undefined) return undefined
     const s = conn.session
-    if (!s.isClosed && this.ctx.now() - s.lastActivity <= SESSION_IDLE_MS) return conn
+    // Session times are on the clock the mix service's SURB lifetimes use, not the epoch clock.
+    if (!s.isClosed && Date.now() - s.lastActivity <= SESSION_IDLE_MS) return conn
     s.close(new HiddenSessionClosedError('idle'))
     this.connections.delete(key)
     return undefined

@@ -30,7 +30,10 @@ export interface HiddenServicesComponents {
 
 /** Options of the layer; the defaults are in constants.ts. */
 export interface HiddenServicesInit {
-  /** The clock (ms since 1970); tests move it to cross epochs and expiries. */
+  /**
+   * The clock of epochs, descriptor validity and introduction registrations (ms since 1970); tests move it to cross
+   * an epoch. Sessions and SURBs keep to the system clock, as the mix service does.
+   */
   now?: () => number
   /** The descriptor epoch length (default one day, hs 8.3). */
   epochLengthMs?: number

@@ -346,7 +346,8 @@ export class HostedService {
   }
 
   private sweepSessions (): void {
-    const cutoff = this.ctx.now() - SESSION_IDLE_MS
+    // Session times are on the clock the mix service's SURB lifetimes use, not the epoch clock.
+    const cutoff = Date.now() - SESSION_IDLE_MS
     for (const s of [...this.sessions.values()]) if (s.lastActivity < cutoff) s.close(new Error('idle'), true)
   }
 
