@@ -15,7 +15,7 @@ import { round } from './measure.ts'
 type Node = Libp2p<{ mix: Mixnet, hidden: HiddenServices, identify: unknown }>
 
 /**
- * `npm run bench -- hidden [--quick] [--fast]`
+ * `npm run bench -- hidden [--quick] [--fast] [--rounds N]`
  *
  * Ten js-libp2p nodes on TCP loopback, each a mix node with the hidden-service layer; the mix delays are the deployed
  * ones (100 ms mean per hop, sender and exit) with a devnet's cover rate, unless `--fast` (5 ms, no cover). S hosts a
@@ -34,7 +34,8 @@ type Node = Libp2p<{ mix: Mixnet, hidden: HiddenServices, identify: unknown }>
 export async function run (args: string[]): Promise<Record<string, unknown>> {
   const quick = args.includes('--quick')
   const fast = args.includes('--fast')
-  const rounds = quick ? 8 : 20
+  const roundsArg = args.indexOf('--rounds')
+  const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 8 : 30
   const mixInit: MixnetInit = fast
     ? { meanDelayMs: 5, senderDelayMs: 5, exitDelayMs: 5, cover: { strategy: 'none' }, keyRotationIntervalMs: 0 }
     : { slotsPerEpoch: 240, keyRotationIntervalMs: 0 }
