@@ -1,0 +1,156 @@
+/**
+ * What the page knows of the node: the module rows (`modules.list`) and the node's figures (`basecamp.node`), polled
+ * every POLL_MS while connected, and changed at once by the trace's lifecycle and supervision records, so a crash or a
+ * state change shows without waiting for the next poll. Everything is read again from the node on every (re)connect:
+ * the page keeps no state of its own that could go stale.
+ */
+import type { RpcClient } from './client.ts'
+import { errorText } from './toasts.ts'
+import type { Toasts } from './toasts.ts'
+import type { LifecycleRecord, ModuleRow, NodeFigures, NodeInfo, SessionInfo, SupervisionRecord, TraceRecord } from './types.ts'
+
+/** The brief's figure: CPU, memory and states every 2 s. */
+export const POLL_MS = 2_000
+/** A burst of lifecycle records (a cascade, a restart) makes one poll, this long after the first. */
+const SETTLE_MS = 100
+
+export interface Note {
+  text: string
+  at: number
+  kind: 'error' | 'info'
+}
+
+export class NodeStore {
+  modules: ModuleRow[] = []
+  figures: NodeFigures | undefined
+  info: NodeInfo | undefined
+  session: SessionInfo | undefined
+  lastPollAt: number | undefined
+  pollError: string | undefined
+  /** The latest supervision or failure note per module (crashed, restarting, gave up, rolled back). */
+  readonly notes = new Map<string, Note>()
+  private readonly client: RpcClient
+  private readonly toasts: Toasts
+  private readonly listeners = new Set<() => void>()
+  private timer: number | undefined
+  private soon: number | undefined
+  private polling = false
+
+  constructor (client: RpcClient, toasts: Toasts) {
+    this.client = client
+    this.toasts = toasts
+  }
+
+  start (): void {
+    this.client.subscribe('trace.subscribe', { types: ['lifecycle', 'supervision'] }, (items) => { this.onTrace(items as TraceRecord[]) })
+    this.client.onOpen(() => { void this.reconnected() })
+    this.timer = window.setInterval(() => { void this.poll() }, POLL_MS)
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+  }
+
+  onChange (fn: () => void): () => void {
+    this.listeners.add(fn)
+    return () => { this.listeners.delete(fn) }
+  }
+
+  row (name: string): ModuleRow | undefined {
+    return this.modules.find(m => m.name === name)
+  }
+
+  /** Polls now (after an action), or soon if a poll is under way. */
+  refresh (): void {
+    if (this.soon !== undefined) return
+    this.soon = window.setTimeout(() => {
+      this.soon = undefined
+      void this.poll()
+    }, SETTLE_MS)
+  }
+
+  private changed (): void {
+    for (const fn of this.listeners) fn()
+  }
+
+  private async reconnected (): Promise<void> {
+    try {
+      const [info, session] = await Promise.all([
+        this.client.call<NodeInfo>('node.info'),
+        this.client.call<SessionInfo>('basecamp.session')
+      ])
+      this.info = info
+      this.session = session
+    } catch (err) {
+      this.pollError = errorText(err)
+    }
+    await this.poll()
+  }
+
+  async poll (): Promise<void> {
+    if (!this.client.connected || this.polling) return
+    this.polling = true
+    try {
+      const [modules, figures] = await Promise.all([
+        this.client.call<ModuleRow[]>('modules.list'),
+        this.client.call<NodeFigures>('basecamp.node')
+      ])
+      this.modules = modules.sort((a, b) => a.name.localeCompare(b.name))
+      this.figures = figures
+      this.lastPollAt = Date.now()
+      this.pollError = undefined
+    } catch (err) {
+      this.pollError = errorText(err)
+    } finally {
+      this.polling = false
+    }
+    this.changed()
+  }
+
+  private onTrace (records: TraceRecord[]): void {
+    let touched = false
+    for (const r of records) {
+      if (r.type === 'lifecycle') touched = this.onLifecycle(r) || touched
+      else if (r.type === 'supervision') this.onSupervision(r)
+    }
+    if (touched) this.changed()
+    this.refresh()
+  }
+
+  private onLifecycle (r: LifecycleRecord): boolean {
+    if (r.to === 'failed') {
+      const cause = r.cause === undefined ? '' : `${r.cause.code}: ${r.cause.message}`
+      this.notes.set(r.module, { text: `failed${cause === '' ? '' : ` — ${cause}`}`, at: r.at, kind: 'error' })
+      this.toasts.show({ kind: 'error', title: `${r.module} failed`, detail: cause === '' ? `it was ${r.from}` : cause })
+    }
+    const row = this.row(r.module)
+    if (row === undefined || r.to === 'unloaded') return false
+    row.state = r.to
+    return true
+  }
+
+  private onSupervision (r: SupervisionRecord): void {
+    const detail = Object.keys(r.detail).length === 0 ? '' : ` ${JSON.stringify(r.detail)}`
+    switch (r.action) {
+      case 'crashed':
+        this.notes.set(r.module, { text: `crashed${detail}`, at: r.at, kind: 'error' })
+        this.toasts.show({ kind: 'error', title: `${r.module} crashed`, detail: detail.trim() || 'its process ended' })
+        break
+      case 'restarting':
+        this.notes.set(r.module, { text: `crashed, restarting${detail}`, at: r.at, kind: 'error' })
+        break
+      case 'restarted':
+        this.notes.set(r.module, { text: `restarted after a crash${detail}`, at: r.at, kind: 'info' })
+        this.toasts.show({ kind: 'ok', title: `${r.module} restarted`, detail: detail.trim() })
+        break
+      case 'gave-up':
+        this.notes.set(r.module, { text: `gave up restarting${detail}`, at: r.at, kind: 'error' })
+        this.toasts.show({ kind: 'error', title: `${r.module}: gave up restarting`, detail: detail.trim() })
+        break
+      case 'rolled-back':
+        this.notes.set(r.module, { text: `reload rolled back${detail}`, at: r.at, kind: 'error' })
+        this.toasts.show({ kind: 'error', title: `${r.module}: reload failed, the previous code runs again`, detail: detail.trim() })
+        break
+    }
+  }
+}
