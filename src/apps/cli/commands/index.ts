@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { registerBasecamp } from './basecamp.ts'
 import { registerDev } from './dev.ts'
 import { registerModules } from './modules.ts'
 import { registerStart } from './start.ts'
@@ -8,4 +9,5 @@ export function registerCommands (program: Command): void {
   registerStart(program)
   registerModules(program)
   registerDev(program)
+  registerBasecamp(program)
 }
