@@ -7,6 +7,7 @@
 import type { RpcClient, Status } from './client.ts'
 import { fill, h, setText } from './dom.ts'
 import { formatBytes, formatPercent } from './format.ts'
+import { routeOf } from './routes.ts'
 import type { NodeStore } from './store.ts'
 import type { Toasts } from './toasts.ts'
 import { LogsView } from './views/logs.ts'
@@ -28,12 +29,6 @@ interface Tab {
   route: string
   view: View
   button: HTMLElement
-}
-
-/** The route in the URL's fragment, or undefined. */
-export function routeOf (hash: string): string | undefined {
-  const m = /^#\/(modules|logs|trace|module\/[a-z0-9-]+)$/.exec(hash)
-  return m === null ? undefined : m[1]
 }
 
 export class Shell {
