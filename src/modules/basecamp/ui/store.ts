@@ -130,27 +130,44 @@ export class NodeStore {
   }
 
   private onSupervision (r: SupervisionRecord): void {
-    const detail = Object.keys(r.detail).length === 0 ? '' : ` ${JSON.stringify(r.detail)}`
+    const detail = supervisionDetail(r)
+    const previous = this.notes.get(r.module)
     switch (r.action) {
       case 'crashed':
         this.notes.set(r.module, { text: `crashed${detail}`, at: r.at, kind: 'error' })
-        this.toasts.show({ kind: 'error', title: `${r.module} crashed`, detail: detail.trim() || 'its process ended' })
+        this.toasts.show({ kind: 'error', title: `${r.module} crashed`, detail: JSON.stringify(r.detail) })
         break
       case 'restarting':
-        this.notes.set(r.module, { text: `crashed, restarting${detail}`, at: r.at, kind: 'error' })
+        this.notes.set(r.module, { text: `${previous?.text.startsWith('crashed') === true ? previous.text : 'crashed'}; restarting${detail}`, at: r.at, kind: 'error' })
         break
       case 'restarted':
-        this.notes.set(r.module, { text: `restarted after a crash${detail}`, at: r.at, kind: 'info' })
-        this.toasts.show({ kind: 'ok', title: `${r.module} restarted`, detail: detail.trim() })
+        // The crash stays in view beside the restart: both are what the user needs to see.
+        this.notes.set(r.module, { text: `${previous?.text.startsWith('crashed') === true ? previous.text.replace(/; restarting.*$/, '') + '; ' : ''}restarted${detail}`, at: r.at, kind: 'info' })
+        this.toasts.show({ kind: 'ok', title: `${r.module} restarted`, detail: JSON.stringify(r.detail) })
         break
       case 'gave-up':
         this.notes.set(r.module, { text: `gave up restarting${detail}`, at: r.at, kind: 'error' })
-        this.toasts.show({ kind: 'error', title: `${r.module}: gave up restarting`, detail: detail.trim() })
+        this.toasts.show({ kind: 'error', title: `${r.module}: gave up restarting`, detail: JSON.stringify(r.detail) })
         break
       case 'rolled-back':
         this.notes.set(r.module, { text: `reload rolled back${detail}`, at: r.at, kind: 'error' })
-        this.toasts.show({ kind: 'error', title: `${r.module}: reload failed, the previous code runs again`, detail: detail.trim() })
+        this.toasts.show({ kind: 'error', title: `${r.module}: reload failed, the previous code runs again`, detail: JSON.stringify(r.detail) })
         break
     }
   }
+}
+
+/** The few facts of a supervision record a person reads first: signal or exit code, new pid, attempt, error. */
+function supervisionDetail (r: SupervisionRecord): string {
+  const d = r.detail
+  const parts: string[] = []
+  if (typeof d.signal === 'string') parts.push(`signal ${d.signal}`)
+  else if (typeof d.exitCode === 'number') parts.push(`exit code ${d.exitCode}`)
+  if (r.action !== 'crashed' && typeof d.pid === 'number') parts.push(`pid ${d.pid}`)
+  if (typeof d.attempt === 'number') parts.push(`attempt ${d.attempt}`)
+  if (typeof d.delayMs === 'number') parts.push(`in ${d.delayMs} ms`)
+  const error = d.error as { code?: string, message?: string } | string | undefined
+  if (typeof error === 'string') parts.push(error)
+  else if (error?.code !== undefined) parts.push(`${error.code}: ${error.message ?? ''}`)
+  return parts.length === 0 ? '' : ` (${parts.join(', ')})`
 }
