@@ -79,3 +79,17 @@ export const SELF_CONTROL_METHODS: readonly string[] = ['modules.stop', 'modules
 
 /** JSON-RPC methods the relay answers itself instead of forwarding. */
 export const LOCAL_METHOD_PREFIX = 'basecamp.'
+
+/**
+ * Requests that change the node (start, stop, load, unload, reload a module). When the page that sent one goes away
+ * before its answer (a reload, a closed tab), the relay keeps its connection to the developer interface open until
+ * the answer comes, instead of closing it: the developer interface aborts a closed connection's requests, and a page
+ * reload must not cancel a module's start half-way.
+ */
+export const LINGER_METHODS: readonly string[] = ['modules.start', 'modules.stop', 'modules.load', 'modules.unload', 'modules.reload']
+
+/** How long a connection waits for those answers after its page went: twice the kernel's start deadline (30 s). */
+export const LINGER_MS = 60_000
+
+/** Connections waiting so at once; past this, a page's connection closes with it (and its requests are aborted). */
+export const MAX_LINGERING = 8

@@ -3,8 +3,8 @@ import type { RawData } from 'ws'
 import { errorToWire, LogosError } from '../../sdk/index.ts'
 import type { Logger } from '../../sdk/index.ts'
 import {
-  EARLY_MESSAGES, LOCAL_METHOD_PREFIX, RELAY_HIGH_WATER_BYTES, RELAY_LOW_WATER_BYTES, SELF_CONTROL_METHODS,
-  UPSTREAM_CONNECT_TIMEOUT_MS
+  EARLY_MESSAGES, LINGER_METHODS, LINGER_MS, LOCAL_METHOD_PREFIX, RELAY_HIGH_WATER_BYTES, RELAY_LOW_WATER_BYTES,
+  SELF_CONTROL_METHODS, UPSTREAM_CONNECT_TIMEOUT_MS
 } from './constants.ts'
 import { BasecampBatchRefusedError, BasecampLimitReachedError, BasecampNodeUnreachableError, BasecampSelfControlError } from './errors.ts'
 
@@ -32,6 +32,11 @@ export interface RelayOptions {
   upstream: () => Promise<Upstream>
   /** Answers `basecamp.*` methods (the node's figures); throws RelayMethodNotFound for an unknown one. */
   local: (method: string, params: unknown, relay: Relay) => unknown
+  /**
+   * Asked when a page goes with lifecycle requests unanswered: true lets its connection stay until they are answered
+   * (bounded in number by the server), and `leave` is called once that connection has closed.
+   */
+  linger: { enter: () => boolean, leave: () => void }
   log: Logger
 }
 
@@ -64,6 +69,9 @@ export class Relay {
   /** Bytes sent to each side and not yet written to its socket. */
   private readonly unwritten = { page: 0, node: 0 }
   private closing = false
+  /** Ids (typed: `n:1`, `s:a`) of lifecycle requests forwarded and not answered yet. */
+  private readonly awaited = new Set<string>()
+  private lingering = false
 
   constructor (page: WebSocket, options: RelayOptions) {
     this.page = page
@@ -71,8 +79,19 @@ export class Relay {
     page.on('message', (data) => { this.fromPage(data) })
     page.on('close', () => {
       this.closing = true
-      this.upstream?.close()
-      if (this.upstream?.readyState === WebSocket.CONNECTING) this.upstream.terminate()
+      const upstream = this.upstream
+      if (upstream?.readyState === WebSocket.OPEN && this.awaited.size > 0 && options.linger.enter()) {
+        // The page went (a reload) while the node was starting or stopping something for it: let that finish.
+        this.lingering = true
+        const timer = setTimeout(() => { upstream.close() }, LINGER_MS)
+        upstream.once('close', () => {
+          clearTimeout(timer)
+          options.linger.leave()
+        })
+        return
+      }
+      upstream?.close()
+      if (upstream?.readyState === WebSocket.CONNECTING) upstream.terminate()
     })
     page.on('error', (err) => { options.log.debug('Basecamp page connection error', { error: err.message }) })
   }
@@ -105,6 +124,11 @@ export class Relay {
     if (!opened) return
     upstream.on('error', (err) => { this.options.log.debug('Basecamp upstream error', { error: err.message }) })
     upstream.on('message', (data) => {
+      if (this.awaited.size > 0) this.noteAnswers(data)
+      if (this.lingering) {
+        if (this.awaited.size === 0) upstream.close()
+        return
+      }
       this.pipe('page', this.page, upstream, data)
     })
     upstream.on('close', (code) => {
@@ -119,6 +143,11 @@ export class Relay {
       return
     }
     for (const data of early) this.fromPage(data)
+  }
+
+  /** Ends the connection to the node (a lingering one, when Basecamp stops). */
+  closeUpstream (): void {
+    this.upstream?.close()
   }
 
   /** Ends the page's connection (and so the upstream one) with a code and a reason the page can show. */
@@ -149,6 +178,9 @@ export class Relay {
     }
     const answer = this.intercept(parsed)
     if (answer === undefined) {
+      for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (isObject(m) && typeof m.method === 'string' && LINGER_METHODS.includes(m.method) && (typeof m.id === 'number' || typeof m.id === 'string')) this.awaited.add(idKey(m.id))
+      }
       this.pipe('node', upstream, this.page, text)
     } else if (answer !== null) {
       this.pipe('page', this.page, upstream, JSON.stringify(answer))
@@ -182,6 +214,21 @@ export class Relay {
     }
     // A notification (no id) is never answered (JSON-RPC 2.0 section 4.1).
     return m.id === undefined ? null : answer
+  }
+
+  /** Crosses off the lifecycle requests a message from the node answers (notifications are skipped unparsed). */
+  private noteAnswers (data: RawData): void {
+    const text = rawText(data)
+    if (text.startsWith('{"jsonrpc":"2.0","method"')) return
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      return
+    }
+    for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+      if (isObject(m) && m.method === undefined && (typeof m.id === 'number' || typeof m.id === 'string')) this.awaited.delete(idKey(m.id))
+    }
   }
 
   /** Sends to `to`, counting unwritten bytes; pauses `from` over the high-water mark, resumes it under the low one. */
@@ -220,6 +267,10 @@ function errorAnswer (id: RpcId, err: unknown): unknown {
   if (err instanceof LogosError) delete wire.stack
   const code = err instanceof BasecampLimitReachedError ? LIMIT_REACHED : APPLICATION_ERROR
   return { jsonrpc: '2.0', id, error: { code, message: wire.message, data: wire } }
+}
+
+function idKey (id: string | number): string {
+  return `${typeof id === 'number' ? 'n' : 's'}:${id}`
 }
 
 function idOf (m: Message): RpcId {

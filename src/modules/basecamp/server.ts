@@ -7,8 +7,8 @@ import { errorToWire } from '../../sdk/index.ts'
 import type { Logger } from '../../sdk/index.ts'
 import { checkBrowserAccess, checkSecret, presentedSecret } from './access.ts'
 import {
-  CLOSE_GRACE_MS, HEADERS_TIMEOUT_MS, MAX_CLIENTS, MAX_MESSAGE_BYTES, PING_INTERVAL_MS, REQUEST_TIMEOUT_MS, RPC_PATH,
-  SESSION_PATH
+  CLOSE_GRACE_MS, HEADERS_TIMEOUT_MS, MAX_CLIENTS, MAX_LINGERING, MAX_MESSAGE_BYTES, PING_INTERVAL_MS, REQUEST_TIMEOUT_MS,
+  RPC_PATH, SESSION_PATH
 } from './constants.ts'
 import { BasecampLimitReachedError } from './errors.ts'
 import { CLOSE_GOING_AWAY, Relay } from './relay.ts'
@@ -21,7 +21,7 @@ export interface BasecampServerOptions {
   /** This run's secret: the relay and the probe need it, the UI's files do not (they hold nothing secret). */
   secret: string
   ui: UiFiles
-  relay: RelayOptions
+  relay: Omit<RelayOptions, 'linger'>
   /** What the probe answers besides `ok` (module name, version). */
   session: Record<string, unknown>
   log: Logger
@@ -67,6 +67,8 @@ export class BasecampServer {
   private readonly relays = new Set<Relay>()
   private readonly alive = new WeakSet<WebSocket>()
   private pinger: NodeJS.Timeout | undefined
+  /** Relays whose page went, keeping their connection to the node until their lifecycle answers come. */
+  private readonly lingering = new Set<Relay>()
   port = 0
 
   constructor (options: BasecampServerOptions) {
@@ -102,6 +104,7 @@ export class BasecampServer {
   async close (): Promise<void> {
     clearInterval(this.pinger)
     for (const relay of this.relays) relay.closePage(CLOSE_GOING_AWAY, undefined, 'the node is stopping')
+    for (const relay of this.lingering) relay.closeUpstream()
     this.wss.close()
     const closed = new Promise<void>((resolve) => { this.http.close(() => { resolve() }) })
     this.http.closeIdleConnections()
@@ -185,7 +188,17 @@ export class BasecampServer {
       return
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const relay = new Relay(ws, this.options.relay)
+      const relay = new Relay(ws, {
+        ...this.options.relay,
+        linger: {
+          enter: () => {
+            if (this.lingering.size >= MAX_LINGERING) return false
+            this.lingering.add(relay)
+            return true
+          },
+          leave: () => { this.lingering.delete(relay) }
+        }
+      })
       this.relays.add(relay)
       this.alive.add(ws)
       ws.on('pong', () => { this.alive.add(ws) })

@@ -223,7 +223,7 @@ describe.skipIf(!HAS_CHROMIUM)('Basecamp in a browser', () => {
   })
 
   it('live logs follow, filtered by module and level on the node', async () => {
-    await devCall(node.dev, 'modules.load', { dir: SLOW_DIR, config: { stopMs: 4_000 } })
+    await devCall(node.dev, 'modules.load', { dir: SLOW_DIR, config: { startMs: 3_000, stopMs: 4_000 } })
     const page = await openBasecamp()
     await page.locator('.sidebar a[data-route=logs]').click()
     await page.locator('[data-testid=log-module] option[value=counter]').waitFor({ state: 'attached' })
@@ -274,7 +274,7 @@ describe.skipIf(!HAS_CHROMIUM)('Basecamp in a browser', () => {
     await page.close()
   })
 
-  it('reloading the page mid-operation recovers the state from the node, and the same tabs', async () => {
+  it('reloading the page in the middle of a stop or a start recovers the state from the node, and the same tabs', async () => {
     const page = await openBasecamp()
     await page.locator('tr[data-module=counter] button[data-action=methods]').click()
     await page.locator('.sidebar a[data-route=logs]').click()
@@ -292,6 +292,14 @@ describe.skipIf(!HAS_CHROMIUM)('Basecamp in a browser', () => {
     expect(page.url()).toBe(`${node.link.base}#/modules`)
     await badge(page, 'slow', 'stopped').waitFor({ timeout: 10_000 })
     expect(await state('slow')).toBe('stopped')
+    // The other way: a start (3 s) that the page leaves half-way still completes on the node.
+    await button(page, 'slow', 'start')
+    await badge(page, 'slow', 'starting').waitFor()
+    await page.reload()
+    await page.locator('[data-testid=connection][data-state=open]').waitFor()
+    await badge(page, 'slow', 'starting').waitFor()
+    await badge(page, 'slow', 'running').waitFor({ timeout: 10_000 })
+    expect(await state('slow')).toBe('running')
     await page.close()
   })
 

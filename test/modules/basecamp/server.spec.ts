@@ -2,7 +2,7 @@ import { rm, readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { COUNTER_DIR, devCall, eventually, RelayClient, startBasecampNode } from './harness.ts'
+import { COUNTER_DIR, devCall, eventually, RelayClient, SLOW_DIR, startBasecampNode } from './harness.ts'
 import type { NodeUnderTest } from './harness.ts'
 
 let t: NodeUnderTest
@@ -220,6 +220,22 @@ describe('Basecamp relay flow control', () => {
       page.close()
     } finally {
       await small.stop()
+    }
+  })
+})
+
+describe('Basecamp relay and pages that go away', () => {
+  it('a lifecycle action in flight completes on the node when its page goes away (a reload)', async () => {
+    await t.node.kernel.load({ dir: SLOW_DIR }, { config: { startMs: 1_500, stopMs: 0 } })
+    try {
+      const page = await RelayClient.connect(t.link.base, { secret: t.link.secret })
+      page.socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'modules.start', params: { name: 'slow' } }))
+      await eventually(() => { expect(t.node.kernel.state('slow')).toBe('starting') })
+      page.close()
+      await page.closed
+      await eventually(() => { expect(t.node.kernel.state('slow')).toBe('running') }, 10_000)
+    } finally {
+      await t.node.kernel.unload('slow')
     }
   })
 })

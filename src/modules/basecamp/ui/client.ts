@@ -81,6 +81,7 @@ export class RpcClient {
   private orphanCount = 0
   private readonly statusListeners = new Set<(s: Status) => void>()
   private readonly openListeners = new Set<() => void>()
+  private readonly errorListeners = new Set<(what: string, err: unknown) => void>()
   private attempt = 0
   private retryTimer: number | undefined
   private stopped = false
@@ -116,6 +117,12 @@ export class RpcClient {
   onOpen (fn: () => void): () => void {
     this.openListeners.add(fn)
     return () => { this.openListeners.delete(fn) }
+  }
+
+  /** Failures no caller waits for (a subscription the node refused): the page shows them. */
+  onError (fn: (what: string, err: unknown) => void): () => void {
+    this.errorListeners.add(fn)
+    return () => { this.errorListeners.delete(fn) }
   }
 
   async call<R = unknown> (method: string, params?: unknown, options: { timeoutMs?: number } = {}): Promise<R> {
@@ -179,7 +186,8 @@ export class RpcClient {
         }
       }
     } catch (err) {
-      if (!(err instanceof ConnectionLost)) console.error(`${sub.method} failed`, err)
+      if (err instanceof ConnectionLost) return
+      for (const fn of this.errorListeners) fn(`${sub.method} ${JSON.stringify(sub.params)} failed`, err)
     }
   }
 

@@ -60,6 +60,7 @@ async function boot (): Promise<void> {
   }
   const toasts = new Toasts()
   const client = new RpcClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/rpc?secret=${secret}`, async () => await probe(secret))
+  client.onError((what, err) => { toasts.error(what, err) })
   const store = new NodeStore(client, toasts)
   const shell = new Shell(client, store, toasts)
   fill(root, shell.el)

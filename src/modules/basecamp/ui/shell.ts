@@ -22,8 +22,11 @@ const SYSTEM_VIEWS: ReadonlyArray<{ route: string, label: string }> = [
   { route: 'logs', label: 'Logs' },
   { route: 'trace', label: 'Trace' }
 ]
-/** Tabs open at once; opening one more closes the oldest. */
-const MAX_TABS = 12
+/**
+ * Tabs open at once; opening one more closes the oldest. Each module tab holds one trace subscription, and the
+ * developer interface allows 16 per connection (the store, Logs and Trace hold one each).
+ */
+const MAX_TABS = 10
 
 interface Tab {
   route: string

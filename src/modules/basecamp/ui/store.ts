@@ -75,12 +75,7 @@ export class NodeStore {
 
   private async reconnected (): Promise<void> {
     try {
-      const [info, session] = await Promise.all([
-        this.client.call<NodeInfo>('node.info'),
-        this.client.call<SessionInfo>('basecamp.session')
-      ])
-      this.info = info
-      this.session = session
+      this.session = await this.client.call<SessionInfo>('basecamp.session')
     } catch (err) {
       this.pollError = errorText(err)
     }
@@ -91,10 +86,12 @@ export class NodeStore {
     if (!this.client.connected || this.polling) return
     this.polling = true
     try {
-      const [modules, figures] = await Promise.all([
+      const [modules, figures, info] = await Promise.all([
         this.client.call<ModuleRow[]>('modules.list'),
-        this.client.call<NodeFigures>('basecamp.node')
+        this.client.call<NodeFigures>('basecamp.node'),
+        this.client.call<NodeInfo>('node.info')
       ])
+      this.info = info
       this.modules = modules.sort((a, b) => a.name.localeCompare(b.name))
       this.figures = figures
       this.lastPollAt = Date.now()
