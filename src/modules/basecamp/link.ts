@@ -37,12 +37,29 @@ async function readEndpoint (folder: string): Promise<BasecampEndpoint> {
   return { url: raw.url, pid: Number(raw.pid), startedAt: Number(raw.startedAt) }
 }
 
-/** The link of the Basecamp running for a node, from its folder (`<data dir>/modules/basecamp`). */
+/**
+ * The link of the Basecamp running for a node, from its folder (`<data dir>/modules/basecamp`). Files left by a node
+ * that was killed (no stop ran to remove them) name a process that is gone: no link then.
+ */
 export async function readLink (folder: string): Promise<{ link: string, endpoint: BasecampEndpoint }> {
+  let endpoint: BasecampEndpoint
+  let secret: string
   try {
-    const [endpoint, secret] = await Promise.all([readEndpoint(folder), readFile(join(folder, SECRET_FILE), 'utf8')])
-    return { link: linkOf(endpoint.url, secret.trim()), endpoint }
+    [endpoint, secret] = await Promise.all([readEndpoint(folder), readFile(join(folder, SECRET_FILE), 'utf8')])
   } catch (err) {
     throw new BasecampNotRunningError(folder, { cause: err })
+  }
+  if (!isAlive(endpoint.pid)) throw new BasecampNotRunningError(folder, { cause: new Error(`process ${endpoint.pid} is gone`) })
+  return { link: linkOf(endpoint.url, secret.trim()), endpoint }
+}
+
+function isAlive (pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

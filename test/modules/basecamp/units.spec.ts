@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -90,6 +91,10 @@ describe('Basecamp link files', () => {
     expect((await readLink(dir)).link).toContain(secret)
     await removeLinkFiles(dir, endpoint)
     await expect(readLink(dir)).rejects.toMatchObject({ code: 'ERR_BASECAMP_NOT_RUNNING' })
+    // Files left by a node that was killed name a process that is gone.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid as number
+    await writeLinkFiles(dir, { ...endpoint, pid: gone }, secret)
+    await expect(readLink(dir)).rejects.toMatchObject({ code: 'ERR_BASECAMP_NOT_RUNNING', message: expect.stringContaining('no Basecamp runs') })
     await rm(dir, { recursive: true, force: true })
   })
 })
