@@ -69,6 +69,7 @@ export class BasecampServer {
   private pinger: NodeJS.Timeout | undefined
   /** Relays whose page went, keeping their connection to the node until their lifecycle answers come. */
   private readonly lingering = new Set<Relay>()
+  private closed = false
   port = 0
 
   constructor (options: BasecampServerOptions) {
@@ -102,6 +103,7 @@ export class BasecampServer {
   }
 
   async close (): Promise<void> {
+    this.closed = true
     clearInterval(this.pinger)
     for (const relay of this.relays) relay.closePage(CLOSE_GOING_AWAY, undefined, 'the node is stopping')
     for (const relay of this.lingering) relay.closeUpstream()
@@ -192,7 +194,7 @@ export class BasecampServer {
         ...this.options.relay,
         linger: {
           enter: () => {
-            if (this.lingering.size >= MAX_LINGERING) return false
+            if (this.closed || this.lingering.size >= MAX_LINGERING) return false
             this.lingering.add(relay)
             return true
           },
