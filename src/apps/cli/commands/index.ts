@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { registerBasecamp } from './basecamp.ts'
 import { registerDev } from './dev.ts'
 import { registerDevnet } from './devnet.ts'
 import { registerModules } from './modules.ts'
@@ -12,4 +13,5 @@ export function registerCommands (program: Command): void {
   registerDev(program)
   registerDevnet(program)
   registerPkg(program)
+  registerBasecamp(program)
 }
