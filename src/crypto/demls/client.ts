@@ -21,6 +21,8 @@ import { abortReason } from '../../common/index.ts'
 
 /** How often a joiner re-announces its key package until its Welcome arrives. */
 export const DEFAULT_JOIN_RETRY_MS = 5_000
+/** Joins whose key package is kept after joining (for joining again after a losing-branch Welcome). */
+const MAX_REMEMBERED_JOINS = 64
 
 /**
  * A node's De-MLS endpoint: its identity, its groups, and joins in progress. It is transport-independent: feed it
@@ -79,6 +81,8 @@ export class DemlsClient extends Emitter<ClientEvents> {
   private readonly joinRetryMs: number
   private readonly groupMap = new Map<string, DemlsGroup>()
   private readonly joins = new Map<string, PendingJoin>()
+  /** Key packages of recent joins, to join again with the same one if the Welcome came from a losing branch. */
+  private readonly joinedWith = new Map<string, OwnKeyPackage>()
   private stopped = false
 
   private constructor (identity: Identity, cs: CiphersuiteImpl, options: ClientOptions) {
@@ -247,6 +251,21 @@ export class DemlsClient extends Emitter<ClientEvents> {
   private adopt (group: DemlsGroup, how: 'created' | 'joined' | 'restored'): DemlsGroup {
     this.groupMap.set(group.groupIdHex, group)
     group.on('message', m => { this.emit('message', { groupId: group.groupId, ...m }) })
+    group.on('stale', () => {
+      // Our Welcome came from a commit the group did not keep: drop that state and join again with the same key
+      // package (a member on the kept branch re-serves its Welcome if that branch added us too).
+      this.groupMap.delete(group.groupIdHex)
+      this.store?.deleteGroup(group.groupIdHex)
+      const own = this.joinedWith.get(group.groupIdHex)
+      if (own !== undefined && !this.stopped) {
+        const p: PendingJoin = { groupId: group.groupId, own, timer: undefined, waiters: [] }
+        this.joins.set(group.groupIdHex, p)
+        this.store?.saveJoin(group.groupIdHex, encodeJoinRecord(group.groupId, own))
+        this.announceKeyPackage(p)
+      }
+      this.emit('left', { groupId: group.groupId, removed: false })
+      this.emit('topics', { topics: this.topics() })
+    })
     group.on('removed', () => {
       this.groupMap.delete(group.groupIdHex)
       this.store?.deleteGroup(group.groupIdHex)
@@ -272,13 +291,15 @@ export class DemlsClient extends Emitter<ClientEvents> {
     try {
       const { state, governance } = await joinMlsGroup(decodeWelcome(env.welcome), p.own, this.cipherSuite)
       if (!bytesEqual(state.groupContext.groupId, p.groupId) || !this.joins.has(key)) return
-      group = DemlsGroup.fromState(state, this.groupOptions(p.groupId), governance)
+      group = DemlsGroup.fromState(state, this.groupOptions(p.groupId), governance, env.commit)
     } catch {
       return // a Welcome we cannot use (stale or broken); keep waiting for a good one
     }
     if (p.timer !== undefined) this.clock.clearTimer(p.timer)
     this.joins.delete(key)
     this.store?.deleteJoin(key)
+    this.joinedWith.set(key, p.own)
+    while (this.joinedWith.size > MAX_REMEMBERED_JOINS) this.joinedWith.delete(this.joinedWith.keys().next().value as string)
     this.adopt(group, 'joined')
     // Ask whether the group moved on since the Welcome's epoch.
     await group.catchUp()

@@ -74,6 +74,8 @@ export interface GroupEvents extends Record<string, unknown> {
   candidate: { epoch: number, committer: Uint8Array, valid: boolean, reason?: string }
   score: ScoreChange
   removed: { epoch: number }
+  /** This member joined through a commit the group did not keep; it must join again (the client does). */
+  stale: { epoch: number }
 }
 
 export interface GroupOptions {
@@ -112,7 +114,8 @@ interface HistoryEntry {
   preState: ClientState | undefined
   preGov: Governance | undefined
   preStateBytes: Uint8Array | undefined
-  wire: Uint8Array
+  /** Undefined for the commit that let a joiner in: it never had that candidate. */
+  wire: Uint8Array | undefined
   hash: Uint8Array
   proposalCount: number
   committer: Uint8Array
@@ -178,6 +181,10 @@ const ANNOUNCED_COMMITS = MAX_ROLLBACK_EPOCHS
 const ANNOUNCE_RECENT_INTERVALS = 4
 const ANNOUNCE_IDLE_FACTOR = 8
 
+function announced (h: { epoch: number, hash: Uint8Array, proposalCount: number, committer: Uint8Array, byEpochSteward: boolean }): AnnouncedCommit {
+  return { epoch: h.epoch, candidateHash: h.hash, proposalCount: h.proposalCount, committer: h.committer, byEpochSteward: h.byEpochSteward }
+}
+
 function isCommittable (p: ProposalPayload): boolean {
   if (p.kind === 'emergency') return p.violation === VIOLATION.scoreBelowThreshold || p.violation === VIOLATION.deadlock
   return true
@@ -203,6 +210,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   private scores: PeerScores
   private closedFlag = false
   private removedFlag = false
+  private staleFlag = false
 
   private readonly sessions = new Map<string, VotingSession>()
   private readonly pendingVotes = new Map<string, Vote[]>()
@@ -260,8 +268,16 @@ export class DemlsGroup extends Emitter<GroupEvents> {
    * Wraps an MLS state (new group, or joined from a Welcome) into a De-MLS group. `gov` is the governance in force:
    * for a new group the one in its GroupContext, for a joiner the one its Welcome's GroupInfo carried.
    */
-  static fromState (state: ClientState, options: GroupOptions, gov: Governance = governanceOf(state)): DemlsGroup {
+  static fromState (state: ClientState, options: GroupOptions, gov: Governance = governanceOf(state), origin?: AnnouncedCommit): DemlsGroup {
     const g = new DemlsGroup(state.groupContext.groupId, state, gov, options)
+    // A joiner remembers the commit that let it in: if the group kept another commit for that epoch, its Welcome
+    // came from a losing branch and it must join again.
+    if (origin !== undefined) {
+      g.history.push({
+        epoch: origin.epoch, preState: undefined, preGov: undefined, preStateBytes: undefined, wire: undefined,
+        hash: origin.candidateHash, proposalCount: origin.proposalCount, committer: origin.committer, byEpochSteward: origin.byEpochSteward
+      })
+    }
     g.persist()
     g.schedule(g.clock.now())
     return g
@@ -544,7 +560,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       scores: this.scores.entries().map(([k, v]) => [Uint8Array.from(Buffer.from(k, 'hex')), v]),
       outbox: this.outbox.map((o): OutboxRecord => ({ payload: o.payload, attempts: o.attempts })),
       keyPackages: [...this.keyPackages.values()].map(k => ({ bytes: k.bytes, firstEpoch: k.firstEpoch })),
-      welcomes: [...this.welcomes.values()].map(w => ({ epoch: w.epoch, refs: w.refs, welcome: w.welcome }))
+      welcomes: [...new Set(this.welcomes.values())].map(w => ({ commit: w.commit, refs: w.refs, welcome: w.welcome }))
     }
     this.store.saveGroup(this.groupIdHex, this.epoch, encodeGroupRecord(record))
   }
@@ -979,20 +995,31 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     })
   }
 
-  /** DE-MLS "Single steward" 3: the steward in line proposes adding announced joiners; the next ones after a wait. */
+  /**
+   * DE-MLS "Single steward" 3: the steward in line proposes adding announced joiners, the next ones after a wait each.
+   * "Inactivity Timer" 3 (voting inactivity): when no steward has done so after commit + recovery inactivity, any
+   * member may, in member-id order.
+   */
   private async driveKeyPackages (now: number): Promise<number> {
     let next = Infinity
     if (this.freeze !== undefined || this.openEmergency()) return next
-    const walk = this.proposerWalk()
-    const pos = walk.findIndex(id => bytesEqual(id, this.identity.memberId))
-    if (pos < 0) return next
+    const t = this.gov.config.timers
+    const me = this.identity.memberId
+    const stewards = this.proposerWalk()
+    const sPos = stewards.findIndex(id => bytesEqual(id, me))
+    const others = recoveryWalk(this.memberList.map(m => m.memberId).filter(this.eligibleForTiming()))
+    const oPos = others.findIndex(id => bytesEqual(id, me))
     for (const [refHex, k] of this.keyPackages) {
       if (this.epoch - k.firstEpoch > KEY_PACKAGE_BUFFER_EPOCHS) {
         this.keyPackages.delete(refHex)
         continue
       }
       if (this.byId.has(toHex(k.decoded.memberId)) || this.hasAddFor(k.decoded.memberId)) continue
-      const due = Math.max(k.seenAt, this.epochStartedAt) + pos * this.gov.config.timers.recoveryInactivityMs
+      const since = Math.max(k.seenAt, this.epochStartedAt)
+      let due = Infinity
+      if (sPos >= 0) due = since + sPos * t.recoveryInactivityMs
+      if (oPos >= 0) due = Math.min(due, since + t.commitInactivityMs + (oPos + 1) * t.recoveryInactivityMs)
+      if (due === Infinity) continue
       if (now >= due) await this.propose({ kind: 'add', keyPackage: k.bytes })
       else next = Math.min(next, due)
     }
@@ -1543,7 +1570,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     this.outbox = this.outbox.filter(o => o.attempts <= MAX_REPROPOSALS && !this.outboxObsolete(o.payload))
     for (const [ref, k] of this.keyPackages) if (this.byId.has(toHex(k.decoded.memberId))) this.keyPackages.delete(ref)
     if (entry.body.welcome !== undefined) {
-      const w = this.storeWelcome({ epoch: this.epoch, refs: entry.welcomeRefs, welcome: entry.body.welcome })
+      const w = this.storeWelcome({ commit: announced(h), refs: entry.welcomeRefs, welcome: entry.body.welcome })
       if (bytesEqual(entry.committer, this.identity.memberId)) {
         this.publishFn('welcome', w.wire)
         for (const r of w.refHexes) this.lastSeen.set(`w:${r}`, this.now())
@@ -1565,7 +1592,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
 
   private storeWelcome (w: WelcomeRecord): StoredWelcome {
     const refHexes = w.refs.map(toHex)
-    const wire = encodeEnvelope({ type: 'welcome', groupId: this.groupId, epoch: w.epoch, keyPackageRefs: w.refs, welcome: w.welcome })
+    const wire = encodeEnvelope({ type: 'welcome', groupId: this.groupId, commit: w.commit, keyPackageRefs: w.refs, welcome: w.welcome })
     const stored: StoredWelcome = { ...w, refHexes, wire }
     for (const r of refHexes) this.welcomes.set(r, stored)
     while (this.welcomes.size > MAX_WELCOMES) this.welcomes.delete(this.welcomes.keys().next().value as string)
@@ -1590,9 +1617,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   /** Tells the group our epoch and the last commits we applied (DE-MLS gap: members announce the commit they accepted). */
   private announce (): void {
     this.lastAnnounceAt = this.now()
-    const commits: AnnouncedCommit[] = this.history.slice(-ANNOUNCED_COMMITS).map(h => ({
-      epoch: h.epoch, candidateHash: h.hash, proposalCount: h.proposalCount, committer: h.committer, byEpochSteward: h.byEpochSteward
-    }))
+    const commits: AnnouncedCommit[] = this.history.slice(-ANNOUNCED_COMMITS).map(announced)
     this.publish('app', { type: 'announce', groupId: this.groupId, epoch: this.epoch, commits })
   }
 
@@ -1628,6 +1653,12 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       const theirs = this.rankKey({ ...c, hash: c.candidateHash })
       if (this.rank(theirs, this.rankKey(mine)) < 0) {
         if (mine.preState !== undefined) this.requestCommit(c.epoch, c.candidateHash)
+        else if (mine.wire === undefined && !this.staleFlag) {
+          // We joined through a commit the group did not keep: our epochs are a dead branch.
+          this.staleFlag = true
+          this.stop()
+          this.emit('stale', { epoch: c.epoch })
+        }
       } else if (this.now() - this.lastAnnounceAt >= this.gov.config.timers.recoveryInactivityMs) {
         this.announce()
       }
@@ -1638,7 +1669,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   private onCommitRequest (epoch: number, hash: Uint8Array | undefined): void {
     let wire: Uint8Array | undefined
     const h = this.history.find(x => x.epoch === epoch)
-    if (h !== undefined && (hash === undefined || bytesEqual(hash, h.hash))) wire = h.wire
+    if (h?.wire !== undefined && (hash === undefined || bytesEqual(hash, h.hash))) wire = h.wire
     if (wire === undefined && hash !== undefined && this.freeze?.epoch === epoch) wire = this.freeze.candidates.get(toHex(hash))?.wire
     if (wire === undefined) return
     this.scheduleReply(`c:${toHex(sha256(wire))}`, 'app', wire)

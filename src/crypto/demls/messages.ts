@@ -93,8 +93,11 @@ export type Envelope =
   | { type: 'commit-request', groupId: Uint8Array, epoch: number, candidateHash: Uint8Array | undefined }
   /** DE-MLS "Single steward" 3: a node publishes its plaintext KeyPackage on the welcome topic. */
   | { type: 'key-package', groupId: Uint8Array, keyPackage: Uint8Array }
-  /** An MLS Welcome for the joiners whose key package references are listed; `epoch` is the epoch it joins. */
-  | { type: 'welcome', groupId: Uint8Array, epoch: number, keyPackageRefs: Uint8Array[], welcome: Uint8Array }
+  /**
+   * An MLS Welcome for the joiners whose key package references are listed; `commit` is the commit that created the
+   * epoch it joins, so a joiner can tell later that its Welcome came from a commit the group did not keep.
+   */
+  | { type: 'welcome', groupId: Uint8Array, commit: AnnouncedCommit, keyPackageRefs: Uint8Array[], welcome: Uint8Array }
   /** A joiner that has not seen its Welcome asks for it again. */
   | { type: 'welcome-request', groupId: Uint8Array, keyPackageRef: Uint8Array }
 
@@ -316,6 +319,22 @@ export function decodeAppMessage (bytes: Uint8Array): AppMessage {
 
 // ---- envelopes ----
 
+export function writeAnnounced (w: Writer, c: AnnouncedCommit): void {
+  checkLength(c.candidateHash, HASH_LENGTH, 'candidate hash')
+  checkLength(c.committer, MEMBER_ID_LENGTH, 'committer')
+  w.u64(c.epoch).raw(c.candidateHash).u16(c.proposalCount).raw(c.committer).bool(c.byEpochSteward)
+}
+
+export function readAnnounced (r: Reader): AnnouncedCommit {
+  return {
+    epoch: r.u64n('epoch'),
+    candidateHash: fixed(r, HASH_LENGTH, 'candidate hash'),
+    proposalCount: r.u16('proposal count'),
+    committer: fixed(r, MEMBER_ID_LENGTH, 'committer'),
+    byEpochSteward: r.bool('by epoch steward')
+  }
+}
+
 export function encodeEnvelope (e: Envelope): Uint8Array {
   const w = new Writer(e.type === 'mls' || e.type === 'candidate' || e.type === 'welcome' ? 1024 : 128)
   w.u8(WIRE_VERSION).u8(typeCode(ENVELOPE_TYPES, e.type))
@@ -331,11 +350,7 @@ export function encodeEnvelope (e: Envelope): Uint8Array {
       break
     case 'announce':
       w.u64(e.epoch)
-      writeList(w, e.commits, (w, c) => {
-        checkLength(c.candidateHash, HASH_LENGTH, 'candidate hash')
-        checkLength(c.committer, MEMBER_ID_LENGTH, 'committer')
-        w.u64(c.epoch).raw(c.candidateHash).u16(c.proposalCount).raw(c.committer).bool(c.byEpochSteward)
-      })
+      writeList(w, e.commits, writeAnnounced)
       break
     case 'commit-request':
       if (e.candidateHash !== undefined) checkLength(e.candidateHash, HASH_LENGTH, 'candidate hash')
@@ -345,7 +360,7 @@ export function encodeEnvelope (e: Envelope): Uint8Array {
       w.bytes(e.keyPackage)
       break
     case 'welcome':
-      w.u64(e.epoch)
+      writeAnnounced(w, e.commit)
       writeList(w, e.keyPackageRefs, (w, ref) => w.bytes(ref))
       w.bytes(e.welcome)
       break
@@ -381,13 +396,7 @@ export function decodeEnvelope (bytes: Uint8Array): Envelope {
         type,
         groupId,
         epoch: r.u64n('epoch'),
-        commits: r.list(r => ({
-          epoch: r.u64n('epoch'),
-          candidateHash: fixed(r, HASH_LENGTH, 'candidate hash'),
-          proposalCount: r.u16('proposal count'),
-          committer: fixed(r, MEMBER_ID_LENGTH, 'committer'),
-          byEpochSteward: r.bool('by epoch steward')
-        }), 'announced commits', 16)
+        commits: r.list(readAnnounced, 'announced commits', 16)
       }
       break
     case 'commit-request': {
@@ -404,7 +413,7 @@ export function decodeEnvelope (bytes: Uint8Array): Envelope {
       e = {
         type,
         groupId,
-        epoch: r.u64n('epoch'),
+        commit: readAnnounced(r),
         keyPackageRefs: r.list(r => r.bytes('key package ref', 64), 'key package refs'),
         welcome: r.bytes('welcome')
       }

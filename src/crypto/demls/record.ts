@@ -1,8 +1,8 @@
 import { HASH_LENGTH, MEMBER_ID_LENGTH, WIRE_VERSION } from './constants.ts'
 import { Reader, Writer, writeList } from './codec.ts'
 import { DemlsVersionError } from './errors.ts'
-import { readPayload, writePayload } from './messages.ts'
-import type { ProposalPayload } from './messages.ts'
+import { readAnnounced, readPayload, writeAnnounced, writePayload } from './messages.ts'
+import type { AnnouncedCommit, ProposalPayload } from './messages.ts'
 
 /**
  * The persisted form of a group (what DemlsStore.saveGroup keeps): enough to resume where the member was after a
@@ -14,8 +14,8 @@ export interface HistoryRecord {
   /** The MLS state before the commit (kept for the last few epochs, for rollback to a better commit). */
   preState: Uint8Array | undefined
   preGovernance: Uint8Array | undefined
-  /** The candidate envelope as it travelled, re-served to members that missed it. */
-  wire: Uint8Array
+  /** The candidate envelope as it travelled, re-served to members that missed it (a joiner has none for the commit that let it in). */
+  wire: Uint8Array | undefined
   hash: Uint8Array
   proposalCount: number
   committer: Uint8Array
@@ -28,7 +28,7 @@ export interface OutboxRecord {
 }
 
 export interface WelcomeRecord {
-  epoch: number
+  commit: AnnouncedCommit
   refs: Uint8Array[]
   welcome: Uint8Array
 }
@@ -49,13 +49,13 @@ export function encodeGroupRecord (r: GroupRecord): Uint8Array {
   const w = new Writer(r.state.length + 1024)
   w.u8(WIRE_VERSION).bool(r.closed).bytes(r.state).bytes(r.governance)
   writeList(w, r.history, (w, h) => {
-    w.u64(h.epoch).bytes(h.preState ?? new Uint8Array(0)).bytes(h.preGovernance ?? new Uint8Array(0)).bytes(h.wire).raw(h.hash).u16(h.proposalCount).raw(h.committer).bool(h.byEpochSteward)
+    w.u64(h.epoch).bytes(h.preState ?? new Uint8Array(0)).bytes(h.preGovernance ?? new Uint8Array(0)).bytes(h.wire ?? new Uint8Array(0)).raw(h.hash).u16(h.proposalCount).raw(h.committer).bool(h.byEpochSteward)
   })
   writeList(w, r.scores, (w, [id, score]) => { w.raw(id).u64(BigInt.asUintN(64, BigInt(score))) })
   writeList(w, r.outbox, (w, o) => { writePayload(w, o.payload); w.u8(o.attempts) })
   writeList(w, r.keyPackages, (w, k) => { w.bytes(k.bytes).u64(k.firstEpoch) })
   writeList(w, r.welcomes, (w, x) => {
-    w.u64(x.epoch)
+    writeAnnounced(w, x.commit)
     writeList(w, x.refs, (w, ref) => w.bytes(ref))
     w.bytes(x.welcome)
   })
@@ -77,7 +77,7 @@ export function decodeGroupRecord (bytes: Uint8Array): GroupRecord {
       epoch,
       preState: pre.length === 0 ? undefined : pre,
       preGovernance: preGov.length === 0 ? undefined : preGov,
-      wire: r.bytes('wire'),
+      wire: (w => w.length === 0 ? undefined : w)(r.bytes('wire')),
       hash: r.raw(HASH_LENGTH, 'hash'),
       proposalCount: r.u16(),
       committer: r.raw(MEMBER_ID_LENGTH, 'committer'),
@@ -87,7 +87,7 @@ export function decodeGroupRecord (bytes: Uint8Array): GroupRecord {
   const scores = r.list((r): [Uint8Array, number] => [r.raw(MEMBER_ID_LENGTH, 'member'), Number(BigInt.asIntN(64, r.u64()))], 'scores')
   const outbox = r.list(r => ({ payload: readPayload(r), attempts: r.u8() }), 'outbox')
   const keyPackages = r.list(r => ({ bytes: r.bytes('key package'), firstEpoch: r.u64n() }), 'key packages')
-  const welcomes = r.list(r => ({ epoch: r.u64n(), refs: r.list(r => r.bytes('ref', 64), 'refs'), welcome: r.bytes('welcome') }), 'welcomes')
+  const welcomes = r.list(r => ({ commit: readAnnounced(r), refs: r.list(r => r.bytes('ref', 64), 'refs'), welcome: r.bytes('welcome') }), 'welcomes')
   r.end('group record')
   return { state, governance, closed, history, scores, outbox, keyPackages, welcomes }
 }
