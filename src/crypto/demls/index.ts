@@ -8,7 +8,7 @@ export { DemlsClient, topicsFor, toGroupId, DEFAULT_JOIN_RETRY_MS } from './clie
 export type { ClientEvents, ClientOptions } from './client.ts'
 export { DemlsGroup } from './group.ts'
 export type { GroupEvents, GroupOptions, ProposalView, VotePolicy, CommitPolicy, Topic } from './group.ts'
-export { defaultGroupConfig, validateGroupConfig, encodeGovernance, decodeGovernance } from './governance.ts'
+export { defaultGroupConfig, validateGroupConfig, encodeGovernance, decodeGovernance, governanceDigest } from './governance.ts'
 export type { GroupConfig, GroupConfigInit, GroupTimers, ConsensusMode, Governance, StewardState, ScoringConfig, ScoreDeltas } from './governance.ts'
 export { systemClock, ManualClock } from './clock.ts'
 export type { Clock, TimerHandle } from './clock.ts'
@@ -30,10 +30,11 @@ export type { ScoreEvent, ScoreChange } from './scoring.ts'
 export {
   loadCipherSuite, createKeyPackage, decodeKeyPackage, createMlsGroup, joinMlsGroup, membersOf, epochOf, governanceOf,
   commitProposals, processCommit, encryptApplication, decryptApplication, exportKey, encodeState, decodeState,
-  demlsAuthService, demlsCapabilities, decodeMlsBytes, decodeWelcome
+  demlsAuthService, demlsCapabilities, decodeMlsBytes, decodeWelcome, governanceExtension, commitAuthenticatedData
 } from './mls.ts'
 export type { ClientState, CiphersuiteImpl, CryptoProvider, OwnKeyPackage, DecodedKeyPackage, Member } from './mls.ts'
 export { sealCandidate, openCandidate, candidateKey, CANDIDATE_EXPORT_LABEL } from './candidate.ts'
+export { nativeCryptoProvider } from './native-suite.ts'
 export { Reader, Writer } from './codec.ts'
 export { toHex, fromHex, bytesEqual, compareBytes, sha256 } from './bytes.ts'
 export * from './errors.ts'

@@ -19,6 +19,7 @@ import { decodeGovernance, encodeGovernance } from './governance.ts'
 import type { Governance } from './governance.ts'
 import { memberIdOf } from './identity.ts'
 import { joinWithWelcome } from './mls-join.ts'
+import { nativeCryptoProvider } from './native-suite.ts'
 import type { Identity } from './identity.ts'
 
 /**
@@ -29,7 +30,11 @@ import type { Identity } from './identity.ts'
 
 export type { ClientState, CiphersuiteImpl, CiphersuiteName, CryptoProvider, KeyPackage, PrivateKeyPackage, Welcome }
 
-export async function loadCipherSuite (name: string = DEFAULT_CIPHER_SUITE, provider?: CryptoProvider): Promise<CiphersuiteImpl> {
+/**
+ * A cipher suite implementation; by default on Node's own crypto (native-suite.ts) where it covers the suite, and
+ * ts-mls's default provider elsewhere. Both interoperate on the wire.
+ */
+export async function loadCipherSuite (name: string = DEFAULT_CIPHER_SUITE, provider: CryptoProvider = nativeCryptoProvider): Promise<CiphersuiteImpl> {
   return await getCiphersuiteImpl(getCiphersuiteFromName(name as CiphersuiteName), provider)
 }
 

@@ -2,8 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { defaultCryptoProvider } from 'ts-mls'
 import {
-  bytesEqual, candidateKey, commitProposals, generateStewardList, sealCandidate, toHex, encodeEnvelope, coversEpoch
+  loadCipherSuite, bytesEqual, candidateKey, commitProposals, generateStewardList, sealCandidate, toHex, encodeEnvelope, coversEpoch
 } from '../../../src/crypto/demls/index.ts'
 import type { Certificate, DemlsGroup, GroupConfigInit } from '../../../src/crypto/demls/index.ts'
 import { FAST, Hub, converged } from './hub.ts'
@@ -307,6 +308,25 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(lg.closed).toBe(true)
     expect(leaver.has('g')).toBe(false)
     await expect(lg.send(enc.encode('x'))).rejects.toMatchObject({ code: 'ERR_MLS_GROUP_CLOSED' })
+  }, 60_000)
+
+  it('members on Node\'s native crypto and on ts-mls\'s default provider share one group', async () => {
+    const hub = new Hub(23)
+    const reference = await loadCipherSuite(undefined, defaultCryptoProvider)
+    const nodes: Node[] = []
+    for (let i = 0; i < 5; i++) {
+      const n = await hub.addNode(`mix${i}`, i % 2 === 0 ? {} : { cipherSuite: reference })
+      nodes.push(n)
+      if (i === 0) await n.client.createGroup('g', FAST)
+      else void n.client.join('g')
+    }
+    await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
+    const seen: string[] = []
+    nodes[0]?.client.on('message', m => seen.push(new TextDecoder().decode(m.data)))
+    await nodes[3]?.group('g').send(enc.encode('from the default provider'))
+    await nodes[1]?.group('g').remove(nodes[4]?.client.memberId as Uint8Array)
+    await hub.until(() => !(nodes[4] as Node).has('g') && converged(nodes.slice(0, 4), 'g'))
+    expect(seen).toEqual(['from the default provider'])
   }, 60_000)
 
   it('steward lists are the deterministic ones, re-elected when a list runs out', async () => {
