@@ -1,9 +1,9 @@
-import { createCommit } from 'ts-mls'
+import { createCommit, defaultCryptoProvider } from 'ts-mls'
 import {
   DemlsClient, DemlsGroup, ManualClock, MemoryStore, commitProposals, createKeyPackage, createMlsGroup, createVote,
   decodeAppMessage, decodeEnvelope, decryptApplication, defaultGroupConfig, encodeAppMessage, encodeEnvelope,
   encryptApplication, generateIdentity, joinMlsGroup, decodeWelcome, loadCipherSuite, openCandidate, candidateKey,
-  membersOf, processCommit, bytesEqual, governanceDigest, governanceExtension, proposalDigest
+  membersOf, processCommit, bytesEqual, governanceDigest, governanceExtension, proposalDigest, nativeCryptoProvider
 } from '../src/crypto/demls/index.ts'
 import type { CiphersuiteImpl, ClientState, CryptoProvider, Envelope, Governance, Identity, OwnKeyPackage } from '../src/crypto/demls/index.ts'
 import { summarize } from '../src/common/index.ts'
@@ -17,7 +17,7 @@ import { round } from './measure.ts'
  * but they do no MLS work (their CPU runs on their own machines). No timer is waited for: the steward commits as soon
  * as the vote is decided.
  *
- *   npm run bench -- demls [--members 128] [--goal 1000] [--iterations 6] [--provider default|native]
+ *   npm run bench -- demls [--members 128] [--goal 1000] [--iterations 6] [--provider native|default]
  *
  * Figures (ms, p50 over the iterations):
  *   vote_ms          the steward decrypting and verifying every vote message and reaching the decision
@@ -35,11 +35,10 @@ function arg (args: string[], name: string, def: string): string {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] as string : def
 }
 
-async function provider (name: string): Promise<CryptoProvider | undefined> {
-  if (name === 'default') return undefined
-  const mod = await import('../src/crypto/demls/index.ts') as unknown as { nativeCryptoProvider?: CryptoProvider }
-  if (mod.nativeCryptoProvider === undefined) throw new Error('no native provider in this build')
-  return mod.nativeCryptoProvider
+function provider (name: string): CryptoProvider {
+  if (name === 'default') return defaultCryptoProvider
+  if (name === 'native') return nativeCryptoProvider
+  throw new Error(`unknown provider ${name} (default, native)`)
 }
 
 const p50 = (xs: number[]): number => summarize(xs).p50
@@ -212,8 +211,8 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
   const members = Number(arg(args, 'members', '128'))
   const goal = Number(arg(args, 'goal', '0'))
   const iterations = Number(arg(args, 'iterations', '6'))
-  const providerName = arg(args, 'provider', 'default')
-  const cs = await loadCipherSuite(undefined, await provider(providerName))
+  const providerName = arg(args, 'provider', 'native')
+  const cs = await loadCipherSuite(undefined, provider(providerName))
   const main = await measure(members, iterations, cs)
   const out: Record<string, unknown> = { provider: providerName, ...main, commit_vs_tsmls: round((main.commit_ms_p50 as number) / (main.tsmls_empty_commit_ms as number), 2) }
   if (goal > 0) {

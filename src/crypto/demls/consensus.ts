@@ -143,6 +143,7 @@ export class VotingSession {
   private readonly owners = new Set<string>()
   private readonly hashes = new Set<string>()
   private readonly orphans: Vote[] = []
+  private yesCount = 0
 
   constructor (header: ProposalHeader, digest: Uint8Array, now: number) {
     this.header = header
@@ -180,6 +181,7 @@ export class VotingSession {
   }
 
   private append (vote: Vote): void {
+    if (vote.vote) this.yesCount++
     this.votes.push(vote)
     this.owners.add(toHex(vote.owner))
     this.hashes.add(toHex(vote.voteHash))
@@ -202,9 +204,7 @@ export class VotingSession {
   }
 
   get yes (): number {
-    let n = 0
-    for (const v of this.votes) if (v.vote) n++
-    return n
+    return this.yesCount
   }
 
   get no (): number {

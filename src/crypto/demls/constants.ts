@@ -105,6 +105,8 @@ export const MAX_WELCOMES = 32
 export const MAX_QUEUE_LENGTH = 4096
 /** Re-broadcasts of one undecided proposal. */
 export const MAX_REPROPAGATIONS = 4
+/** Open (undecided) proposals one member may have at once; more are dropped (DE-MLS: limit proposals against spam). */
+export const MAX_OPEN_PROPOSALS_PER_MEMBER = 16
 /** Own requests (add/remove/leave) waiting to be proposed or re-proposed in a later epoch. */
 export const MAX_OUTBOX = 256
 /** Attempts at re-proposing one request before it is dropped. */

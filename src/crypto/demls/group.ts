@@ -2,7 +2,7 @@ import type { Proposal } from 'ts-mls'
 import { bytesEqual, compareBytes, sha256, toHex } from './bytes.ts'
 import type { Clock, TimerHandle } from './clock.ts'
 import {
-  KEY_PACKAGE_BUFFER_EPOCHS, MAX_BUFFERED_KEY_PACKAGES, MAX_COMMIT_HISTORY, MAX_COMMIT_REQUESTS_PER_EPOCH,
+  KEY_PACKAGE_BUFFER_EPOCHS, MAX_BUFFERED_KEY_PACKAGES, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_COMMIT_HISTORY, MAX_COMMIT_REQUESTS_PER_EPOCH,
   MAX_DECIDED_REMEMBERED, MAX_FREEZE_CANDIDATES, MAX_FUTURE_CANDIDATES, MAX_FUTURE_MESSAGES, MAX_OUTBOX,
   MAX_REPROPAGATIONS, MAX_REPROPOSALS, MAX_ROLLBACK_EPOCHS, MAX_SESSIONS, MAX_WELCOMES, DEFAULT_REPLY_JITTER_MS
 } from './constants.ts'
@@ -212,6 +212,10 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   private removedFlag = false
   private staleFlag = false
 
+  /** Voter sets of the current epoch: all members, and the stewards of the list in force (stewards mode). */
+  private votersCache: { all: Map<string, Member>, stewards: Map<string, Member> | undefined } | undefined
+  /** Set when something happened that timers depend on; an inbound message runs the timer pass only then. */
+  private dirty = true
   private readonly sessions = new Map<string, VotingSession>()
   private readonly pendingVotes = new Map<string, Vote[]>()
   private readonly decided = new Set<string>()
@@ -527,6 +531,8 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     this.byKey = new Map(this.memberList.map(m => [toHex(m.publicKey), m]))
     this.byId = new Map(this.memberList.map(m => [toHex(m.memberId), m]))
     this.scores.syncMembers(this.memberList.map(m => m.memberId))
+    this.votersCache = undefined
+    this.dirty = true
   }
 
   private schedule (at: number): void {
@@ -586,7 +592,10 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   // ---- inbound -----------------------------------------------------------------------------------------------
 
   private noteEpoch (epoch: number): void {
-    if (epoch > this.highestSeenEpoch) this.highestSeenEpoch = epoch
+    if (epoch > this.highestSeenEpoch) {
+      this.highestSeenEpoch = epoch
+      this.dirty = true
+    }
     if (epoch > this.epoch) this.requestCommit(this.epoch)
   }
 
@@ -628,7 +637,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         this.replyWelcome(toHex(env.keyPackageRef))
         break
     }
-    await this.tick()
+    if (this.dirty) await this.tick()
   }
 
   private async onMls (message: Uint8Array): Promise<void> {
@@ -651,6 +660,8 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         if (sender !== undefined) this.emit('message', { sender: sender.memberId, data: app.data, epoch: this.epoch })
         break
       case 'proposal':
+        // A key package to vote on is checked first (suite, signature, credential): an invalid one gets a NO.
+        if (app.header.payload.kind === 'add' && app.header.epoch === this.epoch) await this.bufferKeyPackage(app.header.payload.keyPackage, this.epoch)
         this.onProposal(app.header, app.votes)
         break
       case 'vote':
@@ -662,17 +673,28 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   // ---- voting ------------------------------------------------------------------------------------------------
 
   /** Who votes on a proposal of this kind in this epoch, and whether it is a self-removal (no vote needed). */
-  private votersFor (p: ProposalPayload, owner: Uint8Array, view: EpochView = { state: this.mls, gov: this.gov }, members = this.memberList): { voters: Map<string, Member>, selfLeave: boolean } {
+  private votersFor (p: ProposalPayload, owner: Uint8Array, view?: EpochView, members = this.memberList): { voters: Map<string, Member>, selfLeave: boolean } {
+    const selfLeave = p.kind === 'remove' && bytesEqual(p.memberId, memberIdOf(owner))
+    if (view === undefined || (view.state === this.mls && view.gov === this.gov)) {
+      this.votersCache ??= { all: this.byKey, stewards: this.stewardVoters({ state: this.mls, gov: this.gov }, this.memberList) }
+      const stewardsOnly = this.gov.config.mode === 'stewards' && (p.kind === 'add' || p.kind === 'remove') && this.votersCache.stewards !== undefined
+      return { voters: stewardsOnly ? this.votersCache.stewards as Map<string, Member> : this.votersCache.all, selfLeave }
+    }
+    const stewards = view.gov.config.mode === 'stewards' && (p.kind === 'add' || p.kind === 'remove') ? this.stewardVoters(view, members) : undefined
+    return { voters: stewards ?? new Map(members.map(m => [toHex(m.publicKey), m])), selfLeave }
+  }
+
+  /** In "stewards" mode, the members of the list in force vote on membership changes (undefined: no list governs). */
+  private stewardVoters (view: EpochView, members: Member[]): Map<string, Member> | undefined {
     const gov = view.gov
     const epoch = epochOf(view.state)
-    const selfLeave = p.kind === 'remove' && bytesEqual(p.memberId, memberIdOf(owner))
     let list = members
-    if (gov.config.mode === 'stewards' && (p.kind === 'add' || p.kind === 'remove') && coversEpoch(gov.stewards, epoch)) {
-      const stewards = idSet(gov.stewards.stewards)
-      const inList = members.filter(m => stewards.has(toHex(m.memberId)))
-      if (inList.length > 0) list = inList
-    }
-    return { voters: new Map(list.map(m => [toHex(m.publicKey), m])), selfLeave }
+    if (!coversEpoch(gov.stewards, epoch)) return undefined
+    const stewards = idSet(gov.stewards.stewards)
+    const inList = members.filter(m => stewards.has(toHex(m.memberId)))
+    if (inList.length === 0) return undefined
+    list = inList
+    return new Map(list.map(m => [toHex(m.publicKey), m]))
   }
 
   private onProposal (header: ProposalHeader, votes: Vote[]): void {
@@ -687,6 +709,10 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       // priority proposals are dropped.
       if (this.freeze !== undefined) return
       if (header.payload.kind !== 'emergency' && this.openEmergency()) return
+      // An application-level bound on open proposals per member (DE-MLS "Single steward" 5), against spam.
+      let open = 0
+      for (const s of this.sessions.values()) if (s.decision === undefined && bytesEqual(s.header.owner, header.owner)) open++
+      if (open >= MAX_OPEN_PROPOSALS_PER_MEMBER) return
       const { voters, selfLeave } = this.votersFor(header.payload, header.owner)
       if (!selfLeave && header.expectedVoters !== voters.size) return
       const now = this.now()
@@ -705,6 +731,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       this.pendingVotes.delete(digestHex)
       for (const v of pending ?? []) this.acceptVote(session, v, voters)
       const view = this.view(header, digestHex)
+      this.dirty = true
       this.emit('proposal', view)
       this.evaluate(session, selfLeave)
       if (voters.has(toHex(this.identity.publicKey)) && !session.hasVoted(this.identity.publicKey) && !selfLeave) {
@@ -756,15 +783,18 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         result = true
       }
     } else {
+      // Every vote but the creator's was checked against the voter set when it was added.
       const { voters } = this.votersFor(session.header.payload, session.header.owner)
-      const counted = session.votes.filter(v => voters.has(toHex(v.owner)))
-      const yes = counted.filter(v => v.vote).length
+      const first = session.ownerVote
+      const ownerCounts = first === undefined || voters.has(toHex(first.owner))
+      const yes = session.yes - (!ownerCounts && first?.vote === true ? 1 : 0)
+      const total = session.votes.length - (ownerCounts ? 0 : 1)
       const timedOut = this.now() >= session.header.timestamp + this.gov.config.timers.consensusTimeoutMs
-      const d = tally(session.header.expectedVoters, yes, counted.length - yes, { timedOut, livenessYes: session.header.livenessYes })
+      const d = tally(session.header.expectedVoters, yes, total - yes, { timedOut, livenessYes: session.header.livenessYes })
       if (d !== undefined) {
         session.decision = d
         session.decidedAt = this.now()
-        session.decidedByTimeout = timedOut && tally(session.header.expectedVoters, yes, counted.length - yes, { timedOut: false, livenessYes: session.header.livenessYes }) === undefined
+        session.decidedByTimeout = timedOut && tally(session.header.expectedVoters, yes, total - yes, { timedOut: false, livenessYes: session.header.livenessYes }) === undefined
         result = d
       }
     }
@@ -781,6 +811,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
 
   private onDecided (session: VotingSession, accepted: boolean): void {
     const h = session.header
+    this.dirty = true
     const view = this.view(h, session.digestHex)
     this.emit('decided', { ...view, accepted, byTimeout: session.decidedByTimeout })
     const creator = memberIdOf(h.owner)
@@ -823,10 +854,9 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     const p = h.payload
     switch (p.kind) {
       case 'add': {
+        // Key packages are validated when they are buffered; one that is not there did not pass.
         const kp = [...this.keyPackages.values()].find(k => bytesEqual(k.bytes, p.keyPackage))
-        // A key package we have not validated yet is judged when buffered; unknown ones are judged structurally.
-        if (kp !== undefined) return !this.byId.has(toHex(kp.decoded.memberId))
-        return true
+        return kp !== undefined && !this.byId.has(toHex(kp.decoded.memberId))
       }
       case 'remove':
         return this.byId.has(toHex(p.memberId))
@@ -978,6 +1008,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     for (const [k, v] of this.keyPackages) if (bytesEqual(v.decoded.memberId, kp.memberId)) this.keyPackages.delete(k)
     if (this.keyPackages.size >= MAX_BUFFERED_KEY_PACKAGES) this.keyPackages.delete(this.keyPackages.keys().next().value as string)
     this.keyPackages.set(refHex, { decoded: kp, bytes, firstEpoch, seenAt: this.now() })
+    this.dirty = true
   }
 
   private hasAddFor (memberId: Uint8Array): boolean {
@@ -1425,6 +1456,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     }
     if (this.freeze.candidates.size >= MAX_FREEZE_CANDIDATES) return
     this.freeze.candidates.set(entry.hashHex, entry)
+    this.dirty = true
     this.schedule(this.freeze.endsAt)
   }
 
@@ -1746,6 +1778,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   /** One pass over everything time-driven; schedules the next pass at the earliest deadline. */
   private async tick (): Promise<void> {
     if (this.closedFlag) return
+    this.dirty = false
     const now = this.now()
     const t = this.gov.config.timers
     let next = Infinity

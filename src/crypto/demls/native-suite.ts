@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { defaultCryptoProvider } from 'ts-mls'
 import type { Ciphersuite, CiphersuiteImpl, CryptoProvider, Hash, Hpke, Kdf, PrivateKey, PublicKey, Signature } from 'ts-mls'
@@ -25,7 +25,8 @@ const HASH_LEN = 32
 interface RawKey {
   type: 'private' | 'public'
   raw: Uint8Array
-  object: KeyObject
+  /** Built on first use: most public keys a commit imports are only compared or re-exported. */
+  object?: KeyObject
 }
 
 function i2osp (n: number, len: number): Uint8Array {
@@ -60,23 +61,36 @@ function hkdfExpand (prk: Uint8Array, info: Uint8Array, len: number): Uint8Array
 
 function privateKey (raw: Uint8Array): RawKey {
   if (raw.length !== 32) throw new RangeError('an X25519 private key is 32 bytes')
-  const object = createPrivateKey({ key: Buffer.from(concatBytes(X25519_PKCS8, raw)), format: 'der', type: 'pkcs8' })
-  return { type: 'private', raw: Uint8Array.from(raw), object }
+  return { type: 'private', raw: Uint8Array.from(raw) }
 }
 
 function publicKey (raw: Uint8Array): RawKey {
   if (raw.length !== 32) throw new RangeError('an X25519 public key is 32 bytes')
-  const object = createPublicKey({ key: Buffer.from(concatBytes(X25519_SPKI, raw)), format: 'der', type: 'spki' })
-  return { type: 'public', raw: Uint8Array.from(raw), object }
+  return { type: 'public', raw: Uint8Array.from(raw) }
+}
+
+function keyObject (k: RawKey): KeyObject {
+  k.object ??= k.type === 'private'
+    ? createPrivateKey({ key: Buffer.from(concatBytes(X25519_PKCS8, k.raw)), format: 'der', type: 'pkcs8' })
+    : createPublicKey({ key: Buffer.from(concatBytes(X25519_SPKI, k.raw)), format: 'der', type: 'spki' })
+  return k.object
 }
 
 function publicOf (sk: RawKey): RawKey {
-  const der = u8(createPublicKey(sk.object).export({ format: 'der', type: 'spki' }))
+  const der = u8(createPublicKey(keyObject(sk)).export({ format: 'der', type: 'spki' }))
   return publicKey(der.subarray(der.length - 32))
 }
 
+/** A fresh key pair: OpenSSL generates it and hands back the public key already encoded. */
+function freshKeyPair (): { sk: RawKey, pk: RawKey } {
+  // With only the public encoding given, OpenSSL returns the private key as a KeyObject (the typings miss this case).
+  const { privateKey: object, publicKey: spki } = generateKeyPairSync('x25519', { publicKeyEncoding: { type: 'spki', format: 'der' } } as never) as unknown as { privateKey: KeyObject, publicKey: Buffer }
+  const der = u8(object.export({ format: 'der', type: 'pkcs8' }))
+  return { sk: { type: 'private', raw: der.subarray(der.length - 32), object }, pk: publicKey(u8(spki).subarray(spki.length - 32)) }
+}
+
 function dh (sk: RawKey, pk: RawKey): Uint8Array {
-  const z = u8(diffieHellman({ privateKey: sk.object, publicKey: pk.object }))
+  const z = u8(diffieHellman({ privateKey: keyObject(sk), publicKey: keyObject(pk) }))
   // RFC 9180 §7.1.4: an all-zero X25519 output means a small-order point; refuse it.
   if (z.every(b => b === 0)) throw new Error('X25519 produced the all-zero value')
   return z
@@ -106,10 +120,16 @@ function makeHpke (alg: AeadName): Hpke {
   const kemSuite = concatBytes(utf8('KEM'), i2osp(KEM_X25519, 2))
   const hpkeSuite = concatBytes(utf8('HPKE'), i2osp(KEM_X25519, 2), i2osp(KDF_HKDF_SHA256, 2), i2osp(aeadId, 2))
   const v1 = utf8('HPKE-v1')
-  const labeledExtract = (suite: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array =>
-    hkdfExtract(salt, concatBytes(v1, suite, utf8(label), ikm))
-  const labeledExpand = (suite: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, len: number): Uint8Array =>
-    hkdfExpand(prk, concatBytes(i2osp(len, 2), v1, suite, utf8(label), info), len)
+  const labels = new Map<string, Uint8Array>()
+  const label = (l: string): Uint8Array => {
+    let b = labels.get(l)
+    if (b === undefined) labels.set(l, b = utf8(l))
+    return b
+  }
+  const labeledExtract = (suite: Uint8Array, salt: Uint8Array, l: string, ikm: Uint8Array): Uint8Array =>
+    hkdfExtract(salt, concatBytes(v1, suite, label(l), ikm))
+  const labeledExpand = (suite: Uint8Array, prk: Uint8Array, l: string, info: Uint8Array, len: number): Uint8Array =>
+    hkdfExpand(prk, concatBytes(i2osp(len, 2), v1, suite, label(l), info), len)
   const empty = new Uint8Array(0)
 
   // §4.1 DHKEM: ExtractAndExpand.
@@ -117,8 +137,8 @@ function makeHpke (alg: AeadName): Hpke {
     labeledExpand(kemSuite, labeledExtract(kemSuite, empty, 'eae_prk', z), 'shared_secret', kemContext, HASH_LEN)
 
   const encap = (pkR: RawKey): { shared: Uint8Array, enc: Uint8Array } => {
-    const skE = privateKey(u8(randomBytes(32)))
-    const enc = publicOf(skE).raw
+    const { sk: skE, pk } = freshKeyPair()
+    const enc = pk.raw
     return { shared: sharedSecret(dh(skE, pkR), concatBytes(enc, pkR.raw)), enc }
   }
   const decap = (enc: Uint8Array, skR: RawKey): Uint8Array => {
@@ -180,8 +200,8 @@ function makeHpke (alg: AeadName): Hpke {
       return { privateKey: asKey<PrivateKey>(sk), publicKey: asKey<PublicKey>(publicOf(sk)) }
     },
     async generateKeyPair () {
-      const sk = privateKey(u8(randomBytes(32)))
-      return { privateKey: asKey<PrivateKey>(sk), publicKey: asKey<PublicKey>(publicOf(sk)) }
+      const { sk, pk } = freshKeyPair()
+      return { privateKey: asKey<PrivateKey>(sk), publicKey: asKey<PublicKey>(pk) }
     },
     keyLength: nk,
     nonceLength: nn
