@@ -2,17 +2,24 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bytesEqual, coversEpoch, toHex } from '../../../src/crypto/demls/index.ts'
+import { bytesEqual, candidateKey, commitProposals, coversEpoch, encodeEnvelope, sealCandidate, toHex, topicsFor } from '../../../src/crypto/demls/index.ts'
+import type { Certificate } from '../../../src/crypto/demls/index.ts'
 import { NET_TIMERS, Peer, connectAll, converged, waitFor } from './harness.ts'
 
 const enc = new TextEncoder()
 let dir: string
 const peers: Peer[] = []
+/** The member that, as a steward, leaves add proposals out of its commits (set by one test). */
+const censor = { id: undefined as Uint8Array | undefined }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'demls-net-'))
   for (let i = 0; i < 12; i++) {
-    const p = new Peer(`p${i}`, join(dir, `p${i}.db`))
+    const p: Peer = new Peer(`p${i}`, join(dir, `p${i}.db`), {
+      commitPolicy: (certs: Certificate[]) => censor.id !== undefined && bytesEqual(censor.id, p.client.memberId)
+        ? certs.filter(c => c.header.payload.kind !== 'add')
+        : certs
+    })
     await p.start()
     peers.push(p)
   }
@@ -80,6 +87,64 @@ describe('De-MLS over gossipsub between real libp2p nodes on TCP loopback', () =
     // When both committed, the epoch steward's candidate (same proposals) wins everywhere.
     if (a && b) expect(new Set(rest.map(p => committers.get(p.name)))).toEqual(new Set([toHex(steward.client.memberId)]))
     expect(a || b).toBe(true)
+  }, 200_000)
+
+  it('a steward that drops proposals is scored down, overridden by the next steward, and removed', async () => {
+    const members = peers.slice(0, 6)
+    // One censorship (-40) puts a member under this group's threshold of 70; commits earn nothing here.
+    const config = { ...NET_TIMERS, snMax: 3, scoring: { threshold: 70, deltas: { successfulCommit: 0 } } }
+    await members[0]?.client.createGroup('cen', config)
+    for (const p of members.slice(1)) void p.client.join('cen')
+    await waitFor(() => converged(members, 'cen'), 90_000, 'the group formed')
+    const g = members[0]?.group('cen')
+    // Grow until a steward list governs the epoch (elections happen when there is work).
+    const extra = [peers[6], peers[7]] as Peer[]
+    for (const x of extra) {
+      if (g !== undefined && coversEpoch(g.governance.stewards, g.epoch) && g.epoch - g.governance.stewards.startEpoch < g.stewardList.length - 1) break
+      void x.client.join('cen')
+      members.push(x)
+      await waitFor(() => converged(members, 'cen'), 60_000, 'a join')
+    }
+    const steward = members.find(p => bytesEqual(p.client.memberId, g?.epochSteward as Uint8Array)) as Peer
+    expect(steward).toBeDefined()
+    censor.id = steward.client.memberId
+    try {
+      const committers: string[] = []
+      g?.on('epoch', e => committers.push(toHex(e.committer)))
+      const joiner = peers.slice(8).find(p => !p.has('cen')) as Peer
+      void joiner.client.join('cen')
+      await waitFor(() => joiner.has('cen'), 60_000, 'the joiner added by another steward')
+      expect(committers[0]).not.toBe(toHex(steward.client.memberId))
+      const rest = [...members, joiner].filter(p => p !== steward)
+      await waitFor(() => !steward.has('cen') && converged(rest, 'cen'), 90_000, 'the censoring steward removed')
+      expect(rest[0]?.group('cen').members.some(id => bytesEqual(id, steward.client.memberId))).toBe(false)
+    } finally {
+      censor.id = undefined
+    }
+  }, 200_000)
+
+  it('a member sending broken commits is scored down and removed', async () => {
+    const members = peers.slice(0, 5)
+    await members[0]?.client.createGroup('brk', NET_TIMERS)
+    for (const p of members.slice(1)) void p.client.join('brk')
+    await waitFor(() => converged(members, 'brk'), 90_000, 'the group formed')
+    const bad = members[4] as Peer
+    const observers = members.slice(0, 4)
+    const bg = bad.group('brk')
+    const topic = topicsFor(bg.groupId).app
+    for (let i = 0; i < 6 && observers.some(p => p.group('brk').score(bad.client.memberId) > 0); i++) {
+      const before = observers.map(p => p.group('brk').score(bad.client.memberId))
+      // A real MLS commit, signed and sealed by the member, but committing nothing anyone voted for.
+      const state = bg.mlsState
+      const out = await commitProposals(state, [], bad.client.cipherSuite)
+      const { env } = sealCandidate(await candidateKey(state, bad.client.cipherSuite), bg.groupId, bad.client.identity,
+        { epoch: bg.epoch, committer: bad.client.memberId, certificates: [], commit: out.commit, welcome: undefined })
+      await bad.node.services.pubsub.publish(topic, encodeEnvelope(env))
+      // Every observer judges it a broken commit: -50.
+      await waitFor(() => observers.every((p, j) => p.group('brk').score(bad.client.memberId) === (before[j] as number) - 50), 10_000, 'the penalty')
+    }
+    await waitFor(() => !bad.has('brk') && converged(observers, 'brk'), 90_000, 'the member removed')
+    expect(observers[0]?.group('brk').members.length).toBe(4)
   }, 200_000)
 
   it('with 20 % of messages dropped at random, members join, leave and are removed without a fork', async () => {
