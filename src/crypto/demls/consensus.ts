@@ -57,15 +57,23 @@ export function createVote (secretKey: Uint8Array, publicKey: Uint8Array, header
   return { ...base, voteHash, signature }
 }
 
-/** HASHGRAPHLIKE §2 steps 1 and §3 step 1, 4: hash, signature, proposal link and timestamps of one vote. */
-export function verifyVote (vote: Vote, header: ProposalHeader, digest: Uint8Array, options: { now?: number, skewMs?: number } = {}): void {
+/**
+ * HASHGRAPHLIKE §2 steps 1 and §3 step 1, 4: hash, signature, proposal link and timestamps of one vote.
+ * `skipSignature` is for a vote already authenticated by MLS as sent by its owner; its signature is then checked
+ * before the vote goes into a certificate (verifyVoteSignature).
+ */
+export function verifyVote (vote: Vote, header: ProposalHeader, digest: Uint8Array, options: { now?: number, skewMs?: number, skipSignature?: boolean } = {}): void {
   const skew = options.skewMs ?? 0
   if (vote.proposalId !== header.proposalId) throw new InvalidVoteError('vote is for another proposal id')
   if (!bytesEqual(vote.voteHash, computeVoteHash(vote))) throw new InvalidVoteError('vote hash does not match its fields')
-  if (!verifyBytes(vote.owner, concatBytes(VOTE_DOMAIN, digest, vote.voteHash), vote.signature)) throw new InvalidVoteError('bad vote signature')
+  if (options.skipSignature !== true && !verifyVoteSignature(vote, digest)) throw new InvalidVoteError('bad vote signature')
   if (vote.timestamp + skew < header.timestamp) throw new InvalidVoteError('vote is older than its proposal')
   if (vote.timestamp > header.expiration) throw new InvalidVoteError('vote cast after the proposal expired')
   if (options.now !== undefined && vote.timestamp > options.now + skew) throw new InvalidVoteError('vote timestamp is in the future')
+}
+
+export function verifyVoteSignature (vote: Vote, digest: Uint8Array): boolean {
+  return verifyBytes(vote.owner, concatBytes(VOTE_DOMAIN, digest, vote.voteHash), vote.signature)
 }
 
 /**
@@ -144,6 +152,8 @@ export class VotingSession {
   private readonly hashes = new Set<string>()
   private readonly orphans: Vote[] = []
   private yesCount = 0
+  /** Votes counted on MLS authentication alone; their signatures are checked before they go into a certificate. */
+  private readonly unchecked = new Set<Vote>()
 
   constructor (header: ProposalHeader, digest: Uint8Array, now: number) {
     this.header = header
@@ -161,8 +171,12 @@ export class VotingSession {
     return this.owners.has(toHex(owner)) || this.orphans.some(v => bytesEqual(v.owner, owner))
   }
 
-  /** Adds a verified vote; false when it adds nothing (duplicate voter). Votes answering a vote we lack wait. */
-  add (vote: Vote, now: number): boolean {
+  /**
+   * Adds a verified vote (or, with `signatureChecked` false, one whose owner MLS authenticated); false when it adds
+   * nothing (duplicate voter). Votes answering a vote we lack wait.
+   */
+  add (vote: Vote, now: number, signatureChecked = true): boolean {
+    if (!signatureChecked) this.unchecked.add(vote)
     const owner = toHex(vote.owner)
     if (this.owners.has(owner) || this.orphans.some(v => bytesEqual(v.owner, vote.owner))) return false
     const isFirst = this.votes.length === 0
@@ -225,5 +239,54 @@ export class VotingSession {
 
   certificate (): Certificate {
     return { header: this.header, votes: [...this.votes] }
+  }
+
+  /**
+   * The votes to put in a certificate: their signatures checked now where only MLS vouched for them (a bad one is
+   * dropped), and, when the votes alone decide YES, only as many as prove it (the creator's, YES votes until more than
+   * n/2, then others up to the 2n/3 quorum) so every member checks fewer signatures. `counts` says which votes count
+   * (the voter set). Undefined when the checked votes no longer prove a YES.
+   */
+  certificateVotes (counts: (v: Vote) => boolean, timedOut: boolean): Vote[] | undefined {
+    for (const v of [...this.unchecked]) {
+      this.unchecked.delete(v)
+      if (!verifyVoteSignature(v, this.digest)) {
+        this.drop(v)
+      }
+    }
+    const n = this.header.expectedVoters
+    const all = this.votes
+    const counted = all.filter(counts)
+    const yes = counted.filter(v => v.vote).length
+    if (tally(n, yes, counted.length - yes, { timedOut: false, livenessYes: this.header.livenessYes }) === true && n > 2) {
+      const quorum = Math.ceil((2 * n) / 3)
+      const picked = new Set<Vote>()
+      let y = 0
+      for (const v of counted) if (v.vote && 2 * y <= n) { picked.add(v); y++ }
+      for (const v of counted) if (picked.size < quorum && !picked.has(v)) picked.add(v)
+      // Keep the chain whole: the creator's vote leads, and every vote a picked one answers comes along.
+      const byHash = new Map(all.map(v => [toHex(v.voteHash), v]))
+      const queue = [...picked]
+      while (queue.length > 0) {
+        const v = queue.pop() as Vote
+        const prev = v.receivedHash.length === 0 ? undefined : byHash.get(toHex(v.receivedHash))
+        if (prev !== undefined && !picked.has(prev)) {
+          picked.add(prev)
+          queue.push(prev)
+        }
+      }
+      return all.filter((v, i) => i === 0 || picked.has(v))
+    }
+    const d = tally(n, yes, counted.length - yes, { timedOut, livenessYes: this.header.livenessYes })
+    return d === true ? [...all] : undefined
+  }
+
+  private drop (vote: Vote): void {
+    const i = this.votes.indexOf(vote)
+    if (i <= 0) return
+    this.votes.splice(i, 1)
+    this.owners.delete(toHex(vote.owner))
+    this.hashes.delete(toHex(vote.voteHash))
+    if (vote.vote) this.yesCount--
   }
 }

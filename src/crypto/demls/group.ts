@@ -665,7 +665,9 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         this.onProposal(app.header, app.votes)
         break
       case 'vote':
-        this.onVote(toHex(app.proposalDigest), app.vote)
+        // MLS authenticated the sender: a vote from its own owner is counted now, its signature checked when it
+        // goes into a certificate.
+        this.onVote(toHex(app.proposalDigest), app.vote, sender !== undefined && bytesEqual(sender.publicKey, app.vote.owner))
         break
     }
   }
@@ -746,17 +748,17 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     }
   }
 
-  private acceptVote (session: VotingSession, vote: Vote, voters: Map<string, Member>): boolean {
+  private acceptVote (session: VotingSession, vote: Vote, voters: Map<string, Member>, fromOwner = false): boolean {
     if (!voters.has(toHex(vote.owner)) || session.hasVoted(vote.owner)) return false
     try {
-      verifyVote(vote, session.header, session.digest, { now: this.now(), skewMs: this.gov.config.timers.toleranceMs })
+      verifyVote(vote, session.header, session.digest, { now: this.now(), skewMs: this.gov.config.timers.toleranceMs, skipSignature: fromOwner })
     } catch {
       return false
     }
-    return session.add(vote, this.now())
+    return session.add(vote, this.now(), !fromOwner)
   }
 
-  private onVote (digestHex: string, vote: Vote): void {
+  private onVote (digestHex: string, vote: Vote, fromOwner = false): void {
     const session = this.sessions.get(digestHex)
     if (session === undefined) {
       if (this.decided.has(digestHex)) return
@@ -768,7 +770,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       return
     }
     const { voters, selfLeave } = this.votersFor(session.header.payload, session.header.owner)
-    if (this.acceptVote(session, vote, voters)) this.evaluate(session, selfLeave)
+    if (this.acceptVote(session, vote, voters, fromOwner)) this.evaluate(session, selfLeave)
   }
 
   private evaluate (session: VotingSession, selfLeave: boolean): void {
@@ -869,7 +871,16 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         return isValidStewardList(p.stewards, this.epoch, p.retryRound, eligible, this.groupId, this.gov.config.snMin, this.gov.config.snMax)
       }
       case 'emergency':
-        if (p.violation === VIOLATION.deadlock) return this.retryRound > this.gov.config.maxReelectionAttempts || this.deadlockNeededSince !== undefined
+        if (p.violation === VIOLATION.deadlock) {
+          // Agree when our own re-elections ran out, or when approved work has waited past every steward's turn
+          // (within the tolerance and one recovery step: members' timers do not fire at the same instant).
+          if (this.retryRound > this.gov.config.maxReelectionAttempts || this.deadlockNeededSince !== undefined) return true
+          const work = this.approvedCertificates().filter(a => a.cert.header.payload.kind !== 'election')
+          if (work.length === 0) return false
+          const t = this.gov.config.timers
+          const deadline = Math.min(...work.map(a => a.approvedAt)) + t.batchWindowMs + Math.max(1, this.timingWalk().length) * t.commitInactivityMs
+          return this.now() + t.toleranceMs + t.recoveryInactivityMs >= deadline
+        }
         if (p.target.length === 0 || !this.byId.has(toHex(p.target))) return false
         if (p.violation === VIOLATION.scoreBelowThreshold) return this.scores.isBelowThreshold(p.target)
         return this.scores.get(p.target) < this.gov.config.scoring.defaultScore
@@ -1237,10 +1248,27 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     if (!force && this.myCandidateEpoch === this.epoch) return false
     const me = this.identity.memberId
     const approved = this.approvedCertificates()
-    let certs = approved.map(a => a.cert)
+    let certs: Certificate[] = []
+    for (const a of approved) {
+      const s = this.approved.get(a.digest)?.session
+      if (s === undefined) continue
+      const { voters, selfLeave } = this.votersFor(s.header.payload, s.header.owner)
+      if (selfLeave) {
+        certs.push({ header: s.header, votes: s.votes.slice(0, 1) })
+        continue
+      }
+      const timedOut = this.now() >= s.header.timestamp + this.gov.config.timers.consensusTimeoutMs
+      const votes = s.certificateVotes(v => voters.has(toHex(v.owner)), timedOut)
+      if (votes === undefined) {
+        // A vote counted on MLS authentication had a bad signature and the rest do not prove the decision.
+        this.approved.delete(a.digest)
+        continue
+      }
+      certs.push({ header: s.header, votes })
+    }
     // Prefer the most recent election round if several were approved.
     const election = this.chosenElection(approved)
-    if (election !== undefined) certs = certs.filter(c => c.header.payload.kind !== 'election' || c === election.cert)
+    if (election !== undefined) certs = certs.filter(c => c.header.payload.kind !== 'election' || c.header === election.cert.header)
     certs = this.commitPolicy(certs)
     if (certs.length === 0) return false
     const view: EpochView = { state: this.mls, gov: this.gov }
