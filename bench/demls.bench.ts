@@ -12,10 +12,11 @@ import { round } from './measure.ts'
 /**
  * De-MLS CPU cost at group size N, with real MLS (ts-mls) and real signatures. The group is N real MLS leaves; three
  * members run the real code: the steward S (a DemlsGroup), a member R (a DemlsGroup) that judges and applies each
- * commit, and a relay V (a bare MLS state) that carries the other members' votes, each in its own MLS application
- * message as they would arrive. The other N - 3 members are simulated: their votes are signed with their real keys,
- * but they do no MLS work (their CPU runs on their own machines). No timer is waited for: the steward commits as soon
- * as the vote is decided.
+ * commit, and V, a bare MLS state that follows the epochs. The other N - 3 members are simulated: each vote is what
+ * that member would send, an MLS application message from its own leaf signed with its own key (built from V's copy
+ * of the epoch's secret tree, which every member can derive), carrying a vote signed with its key; they do no other
+ * work (their CPU runs on their own machines). No timer is waited for: the steward commits as soon as the vote is
+ * decided.
  *
  *   npm run bench -- demls [--members 128] [--goal 1000] [--iterations 6] [--provider native|default]
  *
@@ -115,11 +116,16 @@ async function measure (n: number, iterations: number, cs: CiphersuiteImpl): Pro
     const digest = proposalDigest(header)
     const voteEnvs: Envelope[] = [...rVote]
     const voters = [vIdentity, ...sims.map(s => s.identity)]
+    let forge: ClientState = vState
+    const leaves = new Map(membersOf(vState).map(m => [Buffer.from(m.memberId).toString('hex'), m.leafIndex]))
     for (const id of voters) {
-      if (!membersOf(vState).some(m => bytesEqual(m.memberId, id.memberId))) continue
+      const leaf = leaves.get(Buffer.from(id.memberId).toString('hex'))
+      if (leaf === undefined) continue
       const vote = createVote(id.secretKey, id.publicKey, header, digest, { vote: true, timestamp: clock.now(), receivedHash: owner?.voteHash })
-      const e = await encryptApplication(vState, encodeAppMessage({ type: 'vote', proposalDigest: digest, vote }), cs)
-      vState = e.state
+      // The member's own message: its leaf, its signature key, the epoch's shared secret tree.
+      const as: ClientState = { ...forge, privatePath: { ...forge.privatePath, leafIndex: leaf }, signaturePrivateKey: id.secretKey }
+      const e = await encryptApplication(as, encodeAppMessage({ type: 'vote', proposalDigest: digest, vote }), cs)
+      forge = { ...forge, secretTree: e.state.secretTree }
       voteEnvs.push({ type: 'mls', groupId: gid, epoch: S.epoch, message: e.message })
     }
     // The steward processes every vote; then commits.
