@@ -123,6 +123,38 @@ describe('hashgraph-like votes', () => {
   })
 })
 
+describe('certificates', () => {
+  it('carry only the votes that prove a YES, chain intact; a vote counted on MLS authentication with a bad signature is dropped', () => {
+    const h = header({ expectedVoters: 7 })
+    const votes = chain(h, [true, true, true, false, true, true]) // creator + 6: 6 YES, 1 NO
+    const s = new VotingSession(h, proposalDigest(h), T0)
+    s.add(votes[0] as Vote, T0)
+    // One vote arrives "from its owner" with a broken signature: counted, then dropped when certified.
+    const forged = { ...votes[1] as Vote, signature: new Uint8Array(64) }
+    s.add(forged, T0, false)
+    for (const v of votes.slice(2)) s.add(v, T0, false)
+    expect(s.votes.length).toBe(7)
+    const certified = s.certificateVotes(() => true, false) as Vote[]
+    expect(certified).toBeDefined()
+    expect(certified.includes(forged)).toBe(false)
+    expect(certified[0]).toBe(votes[0])
+    expect(() => { verifyVoteChain(certified, h) }).not.toThrow()
+    // n = 7: quorum 5 voters, majority 4 YES; the subset proves it and no more.
+    expect(certified.length).toBe(5)
+    expect(tally(7, certified.filter(v => v.vote).length, certified.filter(v => !v.vote).length, { timedOut: false, livenessYes: true })).toBe(true)
+    for (const v of certified) expect(() => { verifyVote(v, h, proposalDigest(h)) }).not.toThrow()
+  })
+
+  it('are undefined when the checked votes no longer prove the decision', () => {
+    const h = header({ expectedVoters: 3 })
+    const votes = chain(h, [true, true])
+    const s = new VotingSession(h, proposalDigest(h), T0)
+    s.add(votes[0] as Vote, T0)
+    for (const v of votes.slice(1)) s.add({ ...v, signature: new Uint8Array(64) }, T0, false)
+    expect(s.certificateVotes(() => true, false)).toBeUndefined()
+  })
+})
+
 describe('steward list (DE-MLS "Steward list creation")', () => {
   const gid = Uint8Array.of(1, 2, 3)
   const members = Array.from({ length: 12 }, (_, i) => sha256(Uint8Array.of(i)).subarray(0, 20))

@@ -185,8 +185,9 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(nodes[0]?.group('g').members.length).toBe(4)
   }, 60_000)
 
-  it('with 20 % of messages dropped at random, every member ends at the same epoch and state (no fork)', async () => {
-    const hub = new Hub(16)
+  for (const seed of [16, 160, 1600, 16000]) {
+  it(`with 20 % of messages dropped at random, every member ends at the same epoch and state (no fork), seed ${seed}`, async () => {
+    const hub = new Hub(seed)
     const nodes = await buildGroup(hub, 10, { ...FAST, snMax: 3 })
     hub.lossRate = 0.2
     const joiners = [await hub.addNode('x1'), await hub.addNode('x2')]
@@ -204,6 +205,7 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(new Set(members).size).toBe(1)
     expect(rest[0]?.group('g').members.length).toBe(10)
   }, 240_000)
+  }
 
   it('a member killed and restarted from its SQLite store catches up', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'demls-restart-'))
