@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
-import type { StatementSync } from 'node:sqlite'
+import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import type * as Sqlite from 'node:sqlite'
 import { DemlsStoreError } from './errors.ts'
 
 /**
@@ -46,7 +46,9 @@ export class SqliteStore implements DemlsStore {
   constructor (path: string) {
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-      this.db = new DatabaseSync(path)
+      // Loaded on first use: node:sqlite prints an experimental-feature warning when it is loaded.
+      const sqlite = process.getBuiltinModule('node:sqlite') as typeof Sqlite
+      this.db = new sqlite.DatabaseSync(path)
       this.db.exec(`
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = FULL;
