@@ -165,6 +165,14 @@ interface CommitContext {
   authorized: Set<string> | 'any'
 }
 
+/** What ranks a candidate against another (most proposals, epoch steward's, smallest committer, lowest hash). */
+interface RankKey {
+  proposalCount: number
+  byEpochSteward: boolean
+  committer: Uint8Array
+  hash: Uint8Array
+}
+
 /** Certificates that lead to MLS proposals, and what they change. */
 interface PlannedBatch {
   certificates: Certificate[]
@@ -1508,23 +1516,24 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     await this.buildCandidate(true)
   }
 
-  private rank (a: CandidateEntry, b: CandidateEntry): number {
-    if (a.certDigests.length !== b.certDigests.length) return b.certDigests.length - a.certDigests.length
+  /** DE-MLS "Commit validation service" order: negative when `a` is the better candidate. */
+  private rank (a: RankKey, b: RankKey): number {
+    if (a.proposalCount !== b.proposalCount) return b.proposalCount - a.proposalCount
     if (a.byEpochSteward !== b.byEpochSteward) return a.byEpochSteward ? -1 : 1
     const c = compareBytes(a.committer, b.committer)
     if (c !== 0) return c
     return compareBytes(a.hash, b.hash)
   }
 
-  private rankKey (x: { proposalCount: number, byEpochSteward: boolean, committer: Uint8Array, hash: Uint8Array }): CandidateEntry {
-    return { certDigests: new Array<string>(x.proposalCount).fill(''), byEpochSteward: x.byEpochSteward, committer: x.committer, hash: x.hash } as unknown as CandidateEntry
+  private rankOf (c: CandidateEntry): RankKey {
+    return { proposalCount: c.certDigests.length, byEpochSteward: c.byEpochSteward, committer: c.committer, hash: c.hash }
   }
 
   private async endFreeze (): Promise<void> {
     const round = this.freeze
     if (round === undefined) return
     this.freeze = undefined
-    const valid = [...round.candidates.values()].filter(c => c.valid && (c.newState !== undefined || c.removesMe === true)).sort((a, b) => this.rank(a, b))
+    const valid = [...round.candidates.values()].filter(c => c.valid && (c.newState !== undefined || c.removesMe === true)).sort((a, b) => this.rank(this.rankOf(a), this.rankOf(b)))
     const best = valid[0]
     if (best === undefined) return
     this.scoreRound(best, valid)
@@ -1710,8 +1719,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       if (c.epoch > this.epoch) return
       const mine = this.history.find(x => x.epoch === c.epoch)
       if (mine === undefined || bytesEqual(mine.hash, c.candidateHash)) continue
-      const theirs = this.rankKey({ ...c, hash: c.candidateHash })
-      if (this.rank(theirs, this.rankKey(mine)) < 0) {
+      if (this.rank({ ...c, hash: c.candidateHash }, mine) < 0) {
         if (mine.preState !== undefined) this.requestCommit(c.epoch, c.candidateHash)
         else if (mine.wire === undefined && !this.staleFlag) {
           // We joined through a commit the group did not keep: our epochs are a dead branch.
@@ -1788,7 +1796,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       byEpochSteward: judged.ctx.primaryWalk[0] !== undefined && bytesEqual(judged.ctx.primaryWalk[0], body.committer),
       welcomeRefs: await this.welcomeRefs(body.certificates)
     }
-    if (this.rank(entry, this.rankKey(h)) >= 0) return
+    if (this.rank(this.rankOf(entry), h) >= 0) return
     // Roll back: restore the state of that epoch and apply the better commit.
     this.mls = h.preState
     this.gov = h.preGov

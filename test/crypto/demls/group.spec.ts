@@ -124,6 +124,40 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(new Set(committed.filter(([n]) => n !== victim.name).map(([, c]) => c))).toEqual(new Set([toHex(steward.client.memberId)]))
   }, 60_000)
 
+  it('between competing candidates the one with more proposals wins everywhere, whoever committed it', async () => {
+    const hub = new Hub(24)
+    const partial = { id: undefined as Uint8Array | undefined }
+    const policy = (self: () => Uint8Array) => (certs: Certificate[]): Certificate[] =>
+      partial.id !== undefined && bytesEqual(partial.id, self()) ? certs.slice(0, 1) : certs
+    const nodes: Node[] = []
+    for (let i = 0; i < 7; i++) {
+      const n: Node = await hub.addNode(`r${i}`, { commitPolicy: policy(() => n.client.memberId) })
+      nodes.push(n)
+      if (i === 0) await n.client.createGroup('g', { ...FAST, snMax: 3 })
+      else void n.client.join('g')
+    }
+    await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const backup = node(nodes, g.backupSteward)
+    partial.id = steward.client.memberId
+    const victims = nodes.filter(n => n !== steward && n !== backup).slice(0, 2)
+    const proposer = nodes.find(n => n !== steward && n !== backup && !victims.includes(n)) as Node
+    const epoch = g.epoch
+    const winners = new Map<string, string>()
+    for (const n of nodes) n.group('g').on('epoch', e => { if (e.epoch === epoch + 1) winners.set(n.name, toHex(e.committer)) })
+    for (const v of victims) await proposer.group('g').remove(v.client.memberId)
+    // Both proposals approved at both stewards; the epoch steward commits only one of them, the backup both (by hand
+    // here, and on its own too: it counters a candidate that leaves out what it approved).
+    await hub.until(() => [steward, backup].every(n => n.group('g').epoch > epoch || n.group('g').proposals().filter(p => p.decision === true).length === 2), 10_000, 50)
+    if (steward.group('g').epoch === epoch) await Promise.all([steward.group('g').commitNow(), backup.group('g').commitNow()])
+    const rest = nodes.filter(n => !victims.includes(n))
+    await hub.until(() => victims.every(v => !v.has('g')) && converged(rest, 'g'))
+    expect(new Set(rest.map(n => winners.get(n.name)))).toEqual(new Set([toHex(backup.client.memberId)]))
+    expect(rest[0]?.group('g').epoch).toBe(epoch + 1)
+  }, 60_000)
+
   it('a steward that drops proposals is scored down, overridden by the backup, and removed', async () => {
     const hub = new Hub(14)
     const censor = { id: undefined as Uint8Array | undefined }
