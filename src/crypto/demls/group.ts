@@ -445,10 +445,20 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     })
   }
 
-  /** Leaves the group: a removal of ourselves, approved without a vote and committed by another steward. */
+  /**
+   * Leaves the group: a removal of ourselves, approved without a vote and committed by another steward. The last
+   * member just closes the group.
+   */
   async leave (): Promise<void> {
     await this.serial(async () => {
       this.ensureOpen()
+      if (this.memberList.length === 1) {
+        this.removedFlag = true
+        this.stop()
+        this.persist()
+        this.emit('removed', { epoch: this.epoch })
+        return
+      }
       this.enqueueOutbox({ kind: 'remove', memberId: this.identity.memberId })
       await this.tick()
     })

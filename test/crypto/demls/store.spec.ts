@@ -82,6 +82,11 @@ describe('De-MLS stores', () => {
     await expect(a.createGroup('x'.repeat(65))).rejects.toThrow(RangeError)
     await a.createGroup('dup')
     await expect(a.createGroup('dup')).rejects.toMatchObject({ code: 'ERR_MLS_GROUP_EXISTS' })
+    // The last member leaving just closes its group.
+    const solo = a.group('dup')
+    await solo?.leave()
+    expect(solo?.closed).toBe(true)
+    expect(a.group('dup')).toBeUndefined()
     a.stop()
   })
 })
