@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import initZerokit, { generateRLNProofWithWitness, newRLN, verifyWithRoots } from '@waku/zerokit-rln-wasm'
 import { WitnessCalculatorBuilder } from 'circom_runtime'
+import { buildBn128 } from 'ffjavascript'
 import type { WitnessCalculator } from 'circom_runtime'
 import * as snarkjs from 'snarkjs'
 import type { VerificationKey } from 'snarkjs'
@@ -42,6 +43,21 @@ export interface EngineOptions {
 }
 
 let zerokitReady: Promise<void> | undefined
+let curveReady: Promise<void> | undefined
+
+/**
+ * snarkjs asks ffjavascript for a multi-threaded curve, whose helper threads cannot start inside a worker thread
+ * (its web-worker shim takes the worker for the helper side). ffjavascript caches the curve in
+ * globalThis.curve_bn128 and hands the cached one to every caller, so we put a single-threaded curve there first:
+ * the pool already gives each proof its own thread.
+ */
+async function installSingleThreadCurve (): Promise<void> {
+  curveReady ??= (async () => {
+    const g = globalThis as { curve_bn128?: unknown }
+    if (g.curve_bn128 === null || g.curve_bn128 === undefined) g.curve_bn128 = await buildBn128(true)
+  })()
+  await curveReady
+}
 
 /** Instantiates zerokit's wasm once per thread, from the bytes the npm package ships (no fetch in Node). */
 async function loadZerokitWasm (): Promise<void> {
@@ -72,6 +88,7 @@ export class RlnEngine {
   }
 
   static async create (resources: EngineResources, options: EngineOptions = {}): Promise<RlnEngine> {
+    await installSingleThreadCurve()
     const calculator = await WitnessCalculatorBuilder(resources.circuit)
     const vk = await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: resources.zkey })
     let ctx: number | undefined

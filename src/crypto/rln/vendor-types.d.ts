@@ -26,3 +26,7 @@ declare module 'snarkjs' {
     exportVerificationKey: (zkey: MemFile, logger?: unknown) => Promise<VerificationKey>
   }
 }
+
+declare module 'ffjavascript' {
+  export function buildBn128 (singleThread?: boolean): Promise<unknown>
+}
