@@ -39,7 +39,8 @@ export interface GroupOptions {
  * (mix-spam-protection-rln.md "Group Synchronization": nodes MUST keep a window of recent roots).
  *
  * Members are appended at the next free index, as zerokit's set_next_leaf does; a removed member's leaf is set to
- * zero (rln-v1.md "Slashing") and its commitment stays known so it cannot register again.
+ * zero (rln-v1.md "Slashing") and its commitment stays known so it cannot register again. Additions keep the
+ * window of roots; a removal restarts it at the new root, since every older root still contains the removed member.
  *
  * Events: 'member:added' and 'member:removed', each a CustomEvent<MemberChange>.
  */
@@ -190,6 +191,10 @@ export class MembershipGroup extends EventTarget {
     this.tree.set(index, 0n)
     this.transaction(() => {
       this.db.prepare('UPDATE members SET removed = 1, reason = ? WHERE idx = ?').run(reason, index)
+      // Every earlier root still holds the removed leaf, so a removal restarts the window at the new root:
+      // otherwise a slashed member could keep proving against the old roots until they age out.
+      this.db.prepare('DELETE FROM roots').run()
+      this.recentRoots = []
       this.pushRoot()
     }, () => { this.tree.set(index, member.rateCommitment) })
     member.removed = true
