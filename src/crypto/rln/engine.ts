@@ -2,11 +2,13 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import initZerokit, { generateRLNProofWithWitness, newRLN, verifyWithRoots } from '@waku/zerokit-rln-wasm'
 import { WitnessCalculatorBuilder } from 'circom_runtime'
-import { buildBn128 } from 'ffjavascript'
 import type { WitnessCalculator } from 'circom_runtime'
 import * as snarkjs from 'snarkjs'
 import type { VerificationKey } from 'snarkjs'
 import { compressProof, decompressProof, fromSnarkjsProof, toSnarkjsProof } from './arkworks-codec.ts'
+import { bn254Curve } from './curve.ts'
+import { PreparedVerifier } from './groth16-verifier.ts'
+import { readZkey } from './zkey.ts'
 import { FIELD_BYTES, TREE_DEPTH } from './constants.ts'
 import { RlnEncodingError, RlnInvalidProofError, RlnWitnessError } from './errors.ts'
 import { toBytesLE } from './field.ts'
@@ -16,8 +18,11 @@ import type { RlnProof } from './proof.ts'
 /** Which implementation makes a proof: snarkjs (ffjavascript's wasm) or zerokit's arkworks compiled to wasm. */
 export type ProverKind = 'snarkjs' | 'zerokit'
 
-/** Which implementation checks a proof; both read the same 128-byte arkworks proof. */
-export type VerifierKind = 'zerokit' | 'snarkjs'
+/**
+ * Which implementation checks a proof, all on the same 128-byte arkworks proof: 'prepared' (ours, on
+ * ffjavascript's wasm pairing with the key prepared once), zerokit's verify_with_roots, or stock snarkjs.
+ */
+export type VerifierKind = 'prepared' | 'zerokit' | 'snarkjs'
 
 /** What the circuit needs to prove one message (rln-v2.md "RLN-Diff flow", zerokit RLNWitnessInput). */
 export interface WitnessInput {
@@ -43,22 +48,6 @@ export interface EngineOptions {
 }
 
 let zerokitReady: Promise<void> | undefined
-let curveReady: Promise<void> | undefined
-
-/**
- * snarkjs asks ffjavascript for a multi-threaded curve, whose helper threads cannot start inside a worker thread
- * (its web-worker shim takes the worker for the helper side). ffjavascript caches the curve in
- * globalThis.curve_bn128 and hands the cached one to every caller, so we put a single-threaded curve there first:
- * the pool already gives each proof its own thread.
- */
-async function installSingleThreadCurve (): Promise<void> {
-  curveReady ??= (async () => {
-    const g = globalThis as { curve_bn128?: unknown }
-    if (g.curve_bn128 === null || g.curve_bn128 === undefined) g.curve_bn128 = await buildBn128(true)
-  })()
-  await curveReady
-}
-
 /** Instantiates zerokit's wasm once per thread, from the bytes the npm package ships (no fetch in Node). */
 async function loadZerokitWasm (): Promise<void> {
   zerokitReady ??= (async () => {
@@ -79,25 +68,29 @@ export class RlnEngine {
   private readonly calculator: WitnessCalculator
   private readonly vk: VerificationKey
   private readonly zerokitCtx: number | undefined
+  private readonly prepared: PreparedVerifier
 
-  private constructor (resources: EngineResources, calculator: WitnessCalculator, vk: VerificationKey, zerokitCtx: number | undefined) {
+  private constructor (resources: EngineResources, calculator: WitnessCalculator, vk: VerificationKey, zerokitCtx: number | undefined, prepared: PreparedVerifier) {
     this.resources = resources
     this.calculator = calculator
     this.vk = vk
     this.zerokitCtx = zerokitCtx
+    this.prepared = prepared
   }
 
   static async create (resources: EngineResources, options: EngineOptions = {}): Promise<RlnEngine> {
-    await installSingleThreadCurve()
+    // A single-threaded curve, shared with snarkjs in this thread (see curve.ts).
+    await bn254Curve()
     const calculator = await WitnessCalculatorBuilder(resources.circuit)
     const vk = await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: resources.zkey })
+    const prepared = await PreparedVerifier.create(readZkey(resources.zkey))
     let ctx: number | undefined
     if (options.zerokit !== false) {
       await loadZerokitWasm()
       // Zerokit parses the zkey into its own proving key once: the costly step (seconds), kept for the thread's life.
       ctx = newRLN(resources.zkey)
     }
-    return new RlnEngine(resources, calculator, vk, ctx)
+    return new RlnEngine(resources, calculator, vk, ctx, prepared)
   }
 
   get hasZerokit (): boolean {
@@ -172,6 +165,21 @@ export class RlnEngine {
       // zerokit throws on proof bytes it cannot deserialize: that is an invalid proof.
       return false
     }
+  }
+
+  /**
+   * Our verifier with the prepared key: the zkSNARK against the proof's public values (the caller checks the
+   * root and x = hash(signal), as Rln.check does).
+   */
+  verifyPrepared (proof: RlnProof): boolean {
+    let points
+    try {
+      points = decompressProof(proof.zkProof, false)
+    } catch {
+      return false
+    }
+    // root (index 1) and external nullifier (index 4) repeat across an epoch's messages: their input sum is cached.
+    return this.prepared.verify(points, [proof.y, proof.root, proof.nullifier, proof.x, proof.externalNullifier], { indices: [1, 4] })
   }
 
   /** snarkjs's Groth16 verifier on the same key: checks only the zkSNARK against the proof's public values. */

@@ -41,7 +41,7 @@ export interface RlnOptions {
   rootWindow?: number
   /** Which implementation proves (default snarkjs: faster here, see docs/rln.md). */
   prover?: ProverKind
-  /** Which implementation checks the zkSNARK (default zerokit). */
+  /** Which implementation checks the zkSNARK (default 'prepared': ours, the fastest; see docs/rln.md). */
   verifier?: VerifierKind
   workers?: number
   maxQueue?: number
@@ -128,7 +128,7 @@ export class Rln extends EventTarget {
     }
     identity ??= createIdentity()
     const prover = options.prover ?? 'snarkjs'
-    const verifier = options.verifier ?? 'zerokit'
+    const verifier = options.verifier ?? 'prepared'
     const clock = new EpochClock(options.epoch)
     const group = new MembershipGroup({ path: dataDir === undefined ? undefined : join(dataDir, 'group.sqlite'), rootWindow: options.rootWindow })
     const messageIds = new MessageIdAllocator(dataDir === undefined ? undefined : join(dataDir, 'message-ids.sqlite'))

@@ -62,5 +62,6 @@ async function handle (req: WorkerRequest): Promise<Uint8Array | boolean> {
   if (req.op === 'prove') return serializeProof(await engine.prove(req.input, req.prover))
   const proof = parseProof(req.proof)
   if (req.verifier === 'snarkjs') return await engine.verifySnarkjs(proof)
+  if (req.verifier === 'prepared') return engine.verifyPrepared(proof)
   return engine.verifyZerokit(proof, req.signal, req.roots)
 }

@@ -9,7 +9,7 @@ import {
   FIELD_ORDER, MerkleTree, ProverPool, Rln, RlnBusyError, RlnEngine, RlnEpochOutOfRangeError, RlnInvalidProofError,
   RlnMessageLimitError, RlnNotAMemberError, RlnSpamDetectedError, RlnUnknownRootError, RlnWitnessError,
   RlnWorkerError, createIdentity, decompressProof, hashToField, parseProof, poseidon, publicSignals,
-  rateCommitment, resolveResources, toSnarkjsProof
+  rateCommitment, resolveResources, serializeProof, toSnarkjsProof
 } from '../../../src/crypto/rln/index.ts'
 import type { RlnProof, RlnResources, SlashedEvent, VerifierKind, WitnessInput } from '../../../src/crypto/rln/index.ts'
 import { testResourcesDir } from './helpers.ts'
@@ -102,6 +102,25 @@ describe('RLN proofs on the ceremony key', () => {
   it('proofs made here verify with snarkjs against the same key (an independent verifier)', async () => {
     for (const p of [honest, spamA, spamB]) expect(await snarkjsVerifies(p)).toBe(true)
     expect(await snarkjsVerifies({ ...honest, y: honest.y + 1n })).toBe(false)
+  })
+
+  it('our prepared verifier, zerokit and snarkjs agree on valid and altered proofs', async () => {
+    const flipped = Uint8Array.from(spamA.zkProof)
+    flipped[70] = (flipped[70] as number) ^ 1
+    const cases: Array<[RlnProof, Uint8Array, boolean]> = [
+      [honest, signal, true],
+      [spamA, enc('spam one'), true],
+      [spamB, enc('spam two'), true],
+      [{ ...honest, y: (honest.y + 1n) % FIELD_ORDER }, signal, false],
+      [{ ...spamA, nullifier: spamB.nullifier + 1n }, enc('spam one'), false],
+      [{ ...spamB, externalNullifier: 3n }, enc('spam two'), false],
+      [{ ...spamA, zkProof: flipped }, enc('spam one'), false]
+    ]
+    for (const [p, s, want] of cases) {
+      for (const kind of ['prepared', 'zerokit', 'snarkjs'] as const) {
+        expect(await offenderPool.verify(serializeProof(p), s, [p.root], kind), `${kind} on a ${want ? 'valid' : 'altered'} proof`).toBe(want)
+      }
+    }
   })
 
   it('refuses a wrong root, a tampered signal and altered public values', async () => {
@@ -199,7 +218,6 @@ describe('the prover pool', () => {
     await pool.start()
     const fake = { zkProof: new Uint8Array(128), root: 1n, externalNullifier: 2n, x: 3n, y: 4n, nullifier: 5n }
     const verifier: VerifierKind = 'snarkjs'
-    const { serializeProof } = await import('../../../src/crypto/rln/index.ts')
     expect(await pool.verify(serializeProof(fake), enc('x'), [1n], verifier)).toBe(false)
     await pool.stop()
   }, 60_000)

@@ -1,0 +1,149 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { WitnessCalculatorBuilder } from 'circom_runtime'
+import * as snarkjs from 'snarkjs'
+import { summarize } from '../src/common/index.ts'
+import {
+  MembershipGroup, MerkleTree, ProverPool, TREE_DEPTH, createIdentity, decompressProof, externalNullifier,
+  hashToField, parseProof, poseidon, publicSignals, resolveResources, rlnIdentifierField, serializeProof,
+  toSnarkjsProof
+} from '../src/crypto/rln/index.ts'
+import type { ProverKind, VerifierKind, WitnessInput } from '../src/crypto/rln/index.ts'
+import { round } from './measure.ts'
+
+/**
+ * RLN v2 on the depth-20 ceremony key: proving and verifying in the worker threads the library uses (snarkjs and
+ * zerokit's wasm), against stock snarkjs in the main thread on the same witness and proof (the baseline), plus the
+ * event loop's longest stall while the workers prove. `npm run bench -- rln [proofs]` (default 6 proofs per prover).
+ */
+export async function run (args: string[]): Promise<Record<string, unknown>> {
+  const proofs = Number(args[0] ?? 6)
+  const resources = await resolveResources({ download: false })
+  console.log(`resources: ${resources.source} ${resources.dir}`)
+
+  // A group of 1000 members, ours among them.
+  const id = createIdentity()
+  const group = new MembershipGroup()
+  const t0 = performance.now()
+  for (let i = 0; i < 999; i++) group.register(createIdentity().commitment, 100)
+  const member = group.register(id.commitment, 100)
+  const registerMs = (performance.now() - t0) / 1000
+  const tree = new MerkleTree()
+  const t1 = performance.now()
+  tree.setMany(group.members().map(m => [m.index, m.rateCommitment] as const))
+  const bulkLoadMs = performance.now() - t1
+  const h0 = performance.now()
+  for (let i = 0; i < 2000; i++) poseidon([BigInt(i), 7n])
+  const poseidonUs = (performance.now() - h0) / 2000 * 1000
+  console.log(`group: register ${registerMs.toFixed(2)} ms each, rebuild of 1000 leaves ${bulkLoadMs.toFixed(0)} ms, poseidon2 ${poseidonUs.toFixed(1)} us`)
+
+  const rlnId = rlnIdentifierField('mix-rln-spam-protection/v1')
+  const path = group.merkleProof(member.index)
+  let counter = 0
+  const input = (): WitnessInput => {
+    const signal = new TextEncoder().encode(`message ${counter}`)
+    return { secret: id.secret, userMessageLimit: 100, messageId: counter++ % 100, pathElements: path.pathElements, pathIndices: path.pathIndices, x: hashToField(signal), externalNullifier: externalNullifier(1000n + BigInt(Math.floor(counter / 100)), rlnId) }
+  }
+
+  // Key loading: one worker thread with zerokit (the costly part is zerokit parsing the zkey).
+  const i0 = performance.now()
+  const pool = new ProverPool({ circuit: resources.circuit, zkey: resources.zkey }, { workers: 1, zerokit: true })
+  await pool.start()
+  const initMs = performance.now() - i0
+  console.log(`init (one worker: wasm, witness calculator, zerokit key): ${initMs.toFixed(0)} ms`)
+
+  const histogram = monitorEventLoopDelay({ resolution: 1 })
+  const proveTimes: Record<ProverKind, number[]> = { snarkjs: [], zerokit: [] }
+  const sample: Record<ProverKind, Uint8Array | undefined> = { snarkjs: undefined, zerokit: undefined }
+  let sampleInput: WitnessInput | undefined
+  // Warm up each prover once (first calls compile wasm tiers).
+  for (const kind of ['snarkjs', 'zerokit'] as const) await pool.prove(input(), kind)
+  histogram.enable()
+  for (let i = 0; i < proofs; i++) {
+    for (const kind of ['snarkjs', 'zerokit'] as const) {
+      const w = input()
+      const s = performance.now()
+      const bytes = await pool.prove(w, kind)
+      proveTimes[kind].push(performance.now() - s)
+      sample[kind] = bytes
+      if (kind === 'snarkjs') sampleInput = w
+    }
+  }
+  histogram.disable()
+  const stallMs = histogram.max / 1e6
+  console.log(`prove in a worker: snarkjs p50 ${summarize(proveTimes.snarkjs).p50.toFixed(0)} ms, zerokit p50 ${summarize(proveTimes.zerokit).p50.toFixed(0)} ms; event loop max stall ${stallMs.toFixed(1)} ms`)
+
+  const proofBytes = sample.snarkjs as Uint8Array
+  const proof = parseProof(proofBytes)
+  const signal = new TextEncoder().encode(`message ${counter - 2}`)
+  const roots = group.roots
+  const verifyTimes: Record<VerifierKind, number[]> = { prepared: [], zerokit: [], snarkjs: [] }
+  for (let i = 0; i < 20; i++) {
+    for (const kind of ['prepared', 'zerokit', 'snarkjs'] as const) {
+      const s = performance.now()
+      const ok = await pool.verify(serializeProof(proof), signal, roots, kind)
+      verifyTimes[kind].push(performance.now() - s)
+      if (!ok) throw new Error(`${kind} refused a valid proof`)
+    }
+  }
+  console.log(`verify in a worker: zerokit p50 ${summarize(verifyTimes.zerokit).p50.toFixed(1)} ms, snarkjs p50 ${summarize(verifyTimes.snarkjs).p50.toFixed(1)} ms`)
+  await pool.stop()
+
+  // Baseline: stock snarkjs in this thread, on the same witness (prove) and the same proof (verify).
+  const wc = await WitnessCalculatorBuilder(resources.circuit)
+  const w = sampleInput as WitnessInput
+  const wt0 = performance.now()
+  const wtns = await wc.calculateWTNSBin({ identitySecret: w.secret, userMessageLimit: BigInt(w.userMessageLimit), messageId: BigInt(w.messageId), pathElements: w.pathElements, identityPathIndex: w.pathIndices.map(BigInt), x: w.x, externalNullifier: w.externalNullifier }, true)
+  const witnessMs = performance.now() - wt0
+  const vk = await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: resources.zkey })
+  const baseline = monitorEventLoopDelay({ resolution: 1 })
+  const snarkProve: number[] = []
+  await snarkjs.groth16.prove({ type: 'mem', data: resources.zkey }, { type: 'mem', data: wtns })
+  baseline.enable()
+  for (let i = 0; i < Math.max(3, Math.ceil(proofs / 2)); i++) {
+    const s = performance.now()
+    const r = await snarkjs.groth16.prove({ type: 'mem', data: resources.zkey }, { type: 'mem', data: wtns })
+    snarkProve.push(performance.now() - s)
+    if (r.publicSignals.join() !== publicSignals(proof).join()) throw new Error('snarkjs and the library disagree on the public signals')
+  }
+  baseline.disable()
+  const snarkVerify: number[] = []
+  const asSnarkjs = toSnarkjsProof(decompressProof(proof.zkProof))
+  for (let i = 0; i < 20; i++) {
+    const s = performance.now()
+    const ok = await snarkjs.groth16.verify(vk, publicSignals(proof), asSnarkjs)
+    snarkVerify.push(performance.now() - s)
+    if (!ok) throw new Error('snarkjs refused the proof')
+  }
+  console.log(`baseline snarkjs in the main thread: prove p50 ${summarize(snarkProve).p50.toFixed(0)} ms (event loop blocked up to ${(baseline.max / 1e6).toFixed(0)} ms), verify p50 ${summarize(snarkVerify).p50.toFixed(1)} ms; witness ${witnessMs.toFixed(0)} ms`)
+  group.close()
+
+  const prove = summarize(proveTimes.snarkjs).p50
+  const verify = summarize(verifyTimes.zerokit).p50
+  return {
+    tree_depth: TREE_DEPTH,
+    members: group.size,
+    proofs_per_prover: proofs,
+    init_ms: round(initMs),
+    prove_ms_p50: round(prove),
+    prove_ms_p90: round(summarize(proveTimes.snarkjs).p90),
+    prover: 'snarkjs-in-worker',
+    zerokit_prove_ms_p50: round(summarize(proveTimes.zerokit).p50),
+    verify_ms_p50: round(verify, 1),
+    verifier: 'zerokit-in-worker',
+    snarkjs_worker_verify_ms_p50: round(summarize(verifyTimes.snarkjs).p50, 1),
+    snarkjs_prove_ms_p50: round(summarize(snarkProve).p50),
+    snarkjs_verify_ms_p50: round(summarize(snarkVerify).p50, 1),
+    snarkjs_main_thread_stall_ms: round(baseline.max / 1e6),
+    event_loop_max_stall_ms: round(stallMs, 1),
+    witness_ms: round(witnessMs, 1),
+    poseidon2_us: round(poseidonUs, 1),
+    group_register_ms: round(registerMs, 2),
+    proof_bytes: proofBytes.length,
+    mix_proof_bytes: 301,
+    prove_bar_3000_ms: prove < 3000 ? 'pass' : 'miss',
+    prove_goal_1000_ms: prove < 1000 ? 'pass' : 'miss',
+    verify_bar_30_ms: verify < 30 ? 'pass' : 'miss',
+    verify_goal_10_ms: verify < 10 ? 'pass' : 'miss',
+    stall_goal_20_ms: stallMs < 20 ? 'pass' : 'miss'
+  }
+}
