@@ -46,8 +46,11 @@ export const DEFAULT_RLN_IDENTIFIER = 'mix-rln-spam-protection/v1'
 /** Shares kept per epoch by the nullifier log before it refuses new ones (a memory bound against floods). */
 export const DEFAULT_MAX_SHARES_PER_EPOCH = 200_000
 
-/** Worker threads that make and check proofs: one per core left after the event loop's own, at least one. */
-export const DEFAULT_WORKERS = 1
+/**
+ * How long before an epoch ends the stock of precomputed proofs starts filling for the next epoch: about two
+ * precomputations on this kind of machine, so the first messages of an epoch find a half ready.
+ */
+export const PRECOMPUTE_LEAD_MS = 3_000
 
 /** Jobs waiting for a worker before new ones are refused (a bound so a burst cannot grow memory without end). */
 export const DEFAULT_MAX_QUEUE = 256

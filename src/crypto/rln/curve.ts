@@ -41,6 +41,8 @@ export interface WasmFr extends WasmField {
   fft: (buff: Uint8Array) => Promise<Uint8Array>
   ifft: (buff: Uint8Array) => Promise<Uint8Array>
   batchApplyKey: (buff: Uint8Array, first: Uint8Array, inc: Uint8Array) => Promise<Uint8Array>
+  batchFromMontgomery: (buff: Uint8Array) => Promise<Uint8Array>
+  batchToMontgomery: (buff: Uint8Array) => Promise<Uint8Array>
 }
 
 export interface WasmCurve {

@@ -7,6 +7,8 @@ import * as snarkjs from 'snarkjs'
 import type { VerificationKey } from 'snarkjs'
 import { compressProof, decompressProof, fromSnarkjsProof, toSnarkjsProof } from './arkworks-codec.ts'
 import { bn254Curve } from './curve.ts'
+import { Groth16Prover } from './groth16-prover.ts'
+import type { PrecomputedProof } from './groth16-prover.ts'
 import { PreparedVerifier } from './groth16-verifier.ts'
 import { readZkey } from './zkey.ts'
 import { FIELD_BYTES, TREE_DEPTH } from './constants.ts'
@@ -15,8 +17,11 @@ import { toBytesLE } from './field.ts'
 import { publicSignals, serializeProof } from './proof.ts'
 import type { RlnProof } from './proof.ts'
 
-/** Which implementation makes a proof: snarkjs (ffjavascript's wasm) or zerokit's arkworks compiled to wasm. */
-export type ProverKind = 'snarkjs' | 'zerokit'
+/**
+ * Which implementation makes a proof: 'groth16' (ours, groth16-prover.ts, on ffjavascript's wasm with the key
+ * parsed once), stock snarkjs, or zerokit's arkworks compiled to wasm. All give the same 128-byte arkworks proof.
+ */
+export type ProverKind = 'groth16' | 'snarkjs' | 'zerokit'
 
 /**
  * Which implementation checks a proof, all on the same 128-byte arkworks proof: 'prepared' (ours, on
@@ -69,13 +74,15 @@ export class RlnEngine {
   private readonly vk: VerificationKey
   private readonly zerokitCtx: number | undefined
   private readonly prepared: PreparedVerifier
+  private readonly prover: Groth16Prover
 
-  private constructor (resources: EngineResources, calculator: WitnessCalculator, vk: VerificationKey, zerokitCtx: number | undefined, prepared: PreparedVerifier) {
+  private constructor (resources: EngineResources, calculator: WitnessCalculator, vk: VerificationKey, zerokitCtx: number | undefined, prepared: PreparedVerifier, prover: Groth16Prover) {
     this.resources = resources
     this.calculator = calculator
     this.vk = vk
     this.zerokitCtx = zerokitCtx
     this.prepared = prepared
+    this.prover = prover
   }
 
   static async create (resources: EngineResources, options: EngineOptions = {}): Promise<RlnEngine> {
@@ -83,14 +90,16 @@ export class RlnEngine {
     await bn254Curve()
     const calculator = await WitnessCalculatorBuilder(resources.circuit)
     const vk = await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: resources.zkey })
-    const prepared = await PreparedVerifier.create(readZkey(resources.zkey))
+    const zkey = readZkey(resources.zkey)
+    const prepared = await PreparedVerifier.create(zkey)
+    const prover = await Groth16Prover.create(zkey)
     let ctx: number | undefined
     if (options.zerokit !== false) {
       await loadZerokitWasm()
       // Zerokit parses the zkey into its own proving key once: the costly step (seconds), kept for the thread's life.
       ctx = newRLN(resources.zkey)
     }
-    return new RlnEngine(resources, calculator, vk, ctx, prepared)
+    return new RlnEngine(resources, calculator, vk, ctx, prepared, prover)
   }
 
   get hasZerokit (): boolean {
@@ -113,9 +122,26 @@ export class RlnEngine {
     }
   }
 
-  async prove (w: WitnessInput, prover: ProverKind = 'snarkjs'): Promise<RlnProof> {
+  private async witness (inputs: Record<string, unknown>): Promise<bigint[]> {
+    try {
+      return await this.calculator.calculateWitness(inputs, true)
+    } catch (err) {
+      throw new RlnWitnessError('the circuit refuses these inputs', { cause: err })
+    }
+  }
+
+  private static fromPublics (zkProof: Uint8Array, publics: bigint[]): RlnProof {
+    const [y, root, nullifier, x, externalNullifier] = publics as [bigint, bigint, bigint, bigint, bigint]
+    return { zkProof, root, externalNullifier, x, y, nullifier }
+  }
+
+  async prove (w: WitnessInput, prover: ProverKind = 'groth16'): Promise<RlnProof> {
     const inputs = this.circuitInputs(w)
     if (prover === 'zerokit') return await this.proveZerokit(w, inputs)
+    if (prover === 'groth16') {
+      const made = await this.prover.prove(await this.witness(inputs))
+      return RlnEngine.fromPublics(made.zkProof, made.publics)
+    }
     let wtns: Uint8Array
     try {
       wtns = await this.calculator.calculateWTNSBin(inputs, true)
@@ -127,14 +153,24 @@ export class RlnEngine {
     return { zkProof: compressProof(fromSnarkjsProof(proof)), root, externalNullifier, x, y, nullifier }
   }
 
+  /**
+   * The signal-independent part of a proof (see groth16-prover.ts): everything but x, which is ignored. About as
+   * costly as a proof; `finalize` then takes milliseconds.
+   */
+  async precompute (w: WitnessInput): Promise<PrecomputedProof> {
+    const w0 = await this.witness(this.circuitInputs({ ...w, x: 0n }))
+    const w1 = await this.witness(this.circuitInputs({ ...w, x: 1n }))
+    return await this.prover.precompute(w0, w1)
+  }
+
+  finalize (pre: PrecomputedProof, x: bigint): RlnProof {
+    const made = this.prover.finalize(pre, x)
+    return RlnEngine.fromPublics(made.zkProof, made.publics)
+  }
+
   private async proveZerokit (w: WitnessInput, inputs: Record<string, unknown>): Promise<RlnProof> {
     const ctx = this.requireZerokit()
-    let witness: bigint[]
-    try {
-      witness = await this.calculator.calculateWitness(inputs, true)
-    } catch (err) {
-      throw new RlnWitnessError('the circuit refuses these inputs', { cause: err })
-    }
+    const witness = await this.witness(inputs)
     const out = generateRLNProofWithWitness(ctx, witness, serializeWitness(w))
     const f = (i: number): bigint => {
       let v = 0n

@@ -4,15 +4,20 @@ import { AbortedError, abortReason, errorFromWire } from '../../common/index.ts'
 import { DEFAULT_MAX_QUEUE, WORKER_START_TIMEOUT_MS } from './constants.ts'
 import { RlnBusyError, RlnWorkerError } from './errors.ts'
 import type { EngineResources, ProverKind, VerifierKind, WitnessInput } from './engine.ts'
-import type { WorkerInit, WorkerReply, WorkerRequest } from './worker.ts'
+import type { PrecomputedProof } from './groth16-prover.ts'
+import type { WorkerInit, WorkerJob, WorkerReply, WorkerRequest, WorkerValue } from './worker.ts'
 
 export interface PoolOptions {
-  /** Threads; default: one per core left after the event loop's, at least one. */
+  /** Threads for the heavy jobs (prove, precompute); default: one per core left after the event loop's, at least one. */
   workers?: number
-  /** Jobs that may wait for a thread before new ones are refused with RlnBusyError. */
+  /** Threads for the light jobs (verify, finalize: milliseconds each), so they never wait behind a proof (default 1). */
+  lightWorkers?: number
+  /** Jobs that may wait in each lane before new ones are refused with RlnBusyError. */
   maxQueue?: number
-  /** Load zerokit in each thread (needed for zerokit proving or verifying). */
+  /** Load zerokit in the heavy threads (needed to prove with zerokit). */
   zerokit?: boolean
+  /** Load zerokit in the light threads (needed to verify with zerokit). */
+  lightZerokit?: boolean
   /** Nice value added to each thread so the process's event loop keeps the CPU it needs (default 10). */
   niceness?: number
 }
@@ -20,14 +25,14 @@ export interface PoolOptions {
 /** Thread restarts after crashes before the pool stops replacing them (a bound against a crash loop). */
 const MAX_RESTARTS = 5
 
-type JobRequest =
-  | { op: 'prove', input: WitnessInput, prover: ProverKind }
-  | { op: 'verify', proof: Uint8Array, signal: Uint8Array, roots: bigint[], verifier: VerifierKind }
+type Lane = 'heavy' | 'light'
 
 interface Job {
   id: number
-  request: JobRequest
-  resolve: (value: Uint8Array | boolean) => void
+  lane: Lane
+  request: WorkerJob
+  urgent: boolean
+  resolve: (value: WorkerValue) => void
   reject: (err: Error) => void
   signal?: AbortSignal
   onAbort?: () => void
@@ -35,6 +40,7 @@ interface Job {
 }
 
 interface Slot {
+  lane: Lane
   worker: Worker
   job: Job | undefined
 }
@@ -43,51 +49,59 @@ export function defaultWorkerCount (): number {
   return Math.max(1, availableParallelism() - 1)
 }
 
+function laneOf (job: WorkerJob): Lane {
+  return job.op === 'verify' || job.op === 'finalize' ? 'light' : 'heavy'
+}
+
 /**
  * Worker threads that make and check proofs, so that the event loop never waits on one (RLN.md: a proof must never
- * be made on the event loop of a node that relays traffic). Each thread loads the proving key once. Verify jobs go
- * before prove jobs: a relay's incoming checks should not queue behind its own proofs.
+ * be made on the event loop of a node that relays traffic). Each thread loads the proving key once. Two lanes:
+ * heavy threads make proofs (about a second each), light threads verify and finalize precomputed proofs
+ * (milliseconds), so a relay's checks never queue behind its own proofs. In each lane, urgent jobs (a proof a
+ * caller waits for) go before background ones (refilling precomputed proofs).
  */
 export class ProverPool {
   private readonly resources: EngineResources
-  private readonly size: number
+  private readonly sizes: Record<Lane, number>
+  private readonly zerokit: Record<Lane, boolean>
   private readonly maxQueue: number
-  private readonly zerokit: boolean
   private readonly niceness: number
   private readonly slots: Slot[] = []
-  private readonly verifyQueue: Job[] = []
-  private readonly proveQueue: Job[] = []
+  private readonly queues: Record<Lane, Job[]> = { heavy: [], light: [] }
   private nextId = 1
   private restarts = 0
   private closed = false
 
   constructor (resources: EngineResources, options: PoolOptions = {}) {
     this.resources = resources
-    this.size = options.workers ?? defaultWorkerCount()
+    this.sizes = { heavy: options.workers ?? defaultWorkerCount(), light: options.lightWorkers ?? 1 }
+    this.zerokit = { heavy: options.zerokit ?? false, light: options.lightZerokit ?? false }
     this.maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE
-    this.zerokit = options.zerokit ?? true
     this.niceness = options.niceness ?? 10
-    if (!Number.isInteger(this.size) || this.size < 1) throw new RangeError('workers must be a positive integer')
+    for (const lane of ['heavy', 'light'] as const) {
+      if (!Number.isInteger(this.sizes[lane]) || this.sizes[lane] < 1) throw new RangeError(`${lane} workers must be a positive integer`)
+    }
   }
 
   get workers (): number {
     return this.slots.length
   }
 
-  /** Jobs waiting for a thread. */
+  /** Jobs waiting for a thread, both lanes. */
   get queued (): number {
-    return this.verifyQueue.length + this.proveQueue.length
+    return this.queues.heavy.length + this.queues.light.length
   }
 
   /** Starts every thread and waits until each has loaded the key. */
   async start (options: { signal?: AbortSignal } = {}): Promise<void> {
-    await Promise.all(Array.from({ length: this.size }, async () => { await this.spawn(options.signal) }))
+    const lanes: Lane[] = [...new Array<Lane>(this.sizes.heavy).fill('heavy'), ...new Array<Lane>(this.sizes.light).fill('light')]
+    await Promise.all(lanes.map(async (lane) => { await this.spawn(lane, options.signal) }))
   }
 
-  private async spawn (signal?: AbortSignal): Promise<Slot> {
+  private async spawn (lane: Lane, signal?: AbortSignal): Promise<Slot> {
     const init: WorkerInit = {
       resources: this.resources,
-      zerokit: this.zerokit,
+      zerokit: this.zerokit[lane],
       niceness: this.niceness,
       // ffjavascript imports the 'web-worker' shim, which in any worker thread acts as the inside of one of its own
       // workers and imports workerData.mod: give it an empty module so it does nothing.
@@ -95,7 +109,7 @@ export class ProverPool {
       type: 'module'
     }
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: init })
-    const slot: Slot = { worker, job: undefined }
+    const slot: Slot = { lane, worker, job: undefined }
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { fail(new RlnWorkerError('a proving thread did not start in time')) }, WORKER_START_TIMEOUT_MS)
       const onAbort = (): void => { fail(abortReason(signal as AbortSignal)) }
@@ -132,19 +146,30 @@ export class ProverPool {
   }
 
   async prove (input: WitnessInput, prover: ProverKind, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return await this.submit({ op: 'prove', input, prover }, options.signal) as Uint8Array
+    return await this.submit({ op: 'prove', input, prover }, true, options.signal) as Uint8Array
+  }
+
+  /** The signal-independent part of a proof; `urgent` puts it before background jobs. */
+  async precompute (input: WitnessInput, options: { signal?: AbortSignal, urgent?: boolean } = {}): Promise<PrecomputedProof> {
+    return await this.submit({ op: 'precompute', input }, options.urgent ?? false, options.signal) as PrecomputedProof
+  }
+
+  async finalize (pre: PrecomputedProof, x: bigint, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    return await this.submit({ op: 'finalize', pre, x }, true, options.signal) as Uint8Array
   }
 
   async verify (proof: Uint8Array, signal: Uint8Array, roots: readonly bigint[], verifier: VerifierKind, options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    return await this.submit({ op: 'verify', proof, signal, roots: [...roots], verifier }, options.signal) as boolean
+    return await this.submit({ op: 'verify', proof, signal, roots: [...roots], verifier }, true, options.signal) as boolean
   }
 
-  private async submit (request: JobRequest, signal?: AbortSignal): Promise<Uint8Array | boolean> {
+  private async submit (request: WorkerJob, urgent: boolean, signal?: AbortSignal): Promise<WorkerValue> {
     if (this.closed) throw new RlnWorkerError('the prover pool is closed')
     if (signal?.aborted === true) throw abortReason(signal)
-    if (this.queued >= this.maxQueue) throw new RlnBusyError(`${this.queued} RLN jobs are waiting (the bound is ${this.maxQueue})`)
+    const lane = laneOf(request)
+    const queue = this.queues[lane]
+    if (queue.length >= this.maxQueue) throw new RlnBusyError(`${queue.length} RLN ${lane} jobs are waiting (the bound is ${this.maxQueue})`)
     return await new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, request, resolve, reject, signal, settled: false }
+      const job: Job = { id: this.nextId++, lane, request, urgent, resolve, reject, signal, settled: false }
       if (signal !== undefined) {
         job.onAbort = () => {
           // A queued job is dropped; a running one finishes in its thread and its result is ignored.
@@ -153,7 +178,13 @@ export class ProverPool {
         }
         signal.addEventListener('abort', job.onAbort, { once: true })
       }
-      ;(request.op === 'verify' ? this.verifyQueue : this.proveQueue).push(job)
+      if (urgent) {
+        const firstBackground = queue.findIndex(j => !j.urgent)
+        if (firstBackground < 0) queue.push(job)
+        else queue.splice(firstBackground, 0, job)
+      } else {
+        queue.push(job)
+      }
       this.dispatch()
     })
   }
@@ -161,8 +192,8 @@ export class ProverPool {
   private dispatch (): void {
     for (const slot of this.slots) {
       if (slot.job !== undefined) continue
-      const job = this.verifyQueue.shift() ?? this.proveQueue.shift()
-      if (job === undefined) return
+      const job = this.queues[slot.lane].shift()
+      if (job === undefined) continue
       slot.job = job
       slot.worker.ref()
       const msg: WorkerRequest = { id: job.id, ...job.request }
@@ -190,37 +221,36 @@ export class ProverPool {
     slot.job = undefined
     if (this.closed) return
     if (this.restarts++ < MAX_RESTARTS) {
-      this.spawn().catch((spawnErr: unknown) => { this.failAll(spawnErr as Error) })
-    } else if (this.slots.length === 0) {
-      this.failAll(new RlnWorkerError('the proving threads keep dying; the pool gave up', { cause: err }))
+      this.spawn(slot.lane).catch((spawnErr: unknown) => { this.failLane(slot.lane, spawnErr as Error) })
+    } else {
+      this.failLane(slot.lane, new RlnWorkerError('the proving threads keep dying; the pool gave up', { cause: err }))
     }
   }
 
-  private failAll (err: Error): void {
-    if (this.slots.length > 0) return
-    for (const job of [...this.verifyQueue.splice(0), ...this.proveQueue.splice(0)]) this.settle(job, undefined, err)
+  private failLane (lane: Lane, err: Error): void {
+    if (this.slots.some(s => s.lane === lane)) return
+    for (const job of this.queues[lane].splice(0)) this.settle(job, undefined, err)
   }
 
   private removeQueued (job: Job): void {
-    for (const q of [this.verifyQueue, this.proveQueue]) {
-      const i = q.indexOf(job)
-      if (i >= 0) q.splice(i, 1)
-    }
+    const q = this.queues[job.lane]
+    const i = q.indexOf(job)
+    if (i >= 0) q.splice(i, 1)
   }
 
-  private settle (job: Job, value: Uint8Array | boolean | undefined, err?: Error): void {
+  private settle (job: Job, value: WorkerValue | undefined, err?: Error): void {
     if (job.settled) return
     job.settled = true
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort)
     if (err !== undefined) job.reject(err)
-    else job.resolve(value as Uint8Array | boolean)
+    else job.resolve(value as WorkerValue)
   }
 
   async stop (): Promise<void> {
     if (this.closed) return
     this.closed = true
     const err = new AbortedError('the prover pool stopped')
-    for (const job of [...this.verifyQueue.splice(0), ...this.proveQueue.splice(0)]) this.settle(job, undefined, err)
+    for (const job of [...this.queues.heavy.splice(0), ...this.queues.light.splice(0)]) this.settle(job, undefined, err)
     const slots = this.slots.splice(0)
     for (const slot of slots) if (slot.job !== undefined) this.settle(slot.job, undefined, err)
     await Promise.all(slots.map(async s => await s.worker.terminate()))

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { throwIfAborted } from '../../common/index.ts'
-import { DEFAULT_RLN_IDENTIFIER, DEFAULT_USER_MESSAGE_LIMIT } from './constants.ts'
-import type { ProverKind, VerifierKind } from './engine.ts'
+import { DEFAULT_RLN_IDENTIFIER, DEFAULT_USER_MESSAGE_LIMIT, PRECOMPUTE_LEAD_MS } from './constants.ts'
+import type { ProverKind, VerifierKind, WitnessInput } from './engine.ts'
+import type { PrecomputedProof } from './groth16-prover.ts'
 import { EpochClock, externalNullifier, rlnIdentifierField } from './epoch.ts'
 import type { EpochOptions } from './epoch.ts'
 import {
@@ -39,11 +40,18 @@ export interface RlnOptions {
   rlnIdentifier?: string
   epoch?: EpochOptions
   rootWindow?: number
-  /** Which implementation proves (default snarkjs: faster here, see docs/rln.md). */
+  /** Which implementation proves (default 'groth16': ours; see docs/rln.md for the figures). */
   prover?: ProverKind
+  /**
+   * How many signal-independent halves of proofs to keep ready (groth16 prover only; default 0, off). With a stock,
+   * prove() only finalizes (milliseconds) instead of proving (about a second); each entry uses up one message_id
+   * of its epoch, and an entry whose epoch passes unused is lost, so keep it small.
+   */
+  precompute?: number
   /** Which implementation checks the zkSNARK (default 'prepared': ours, the fastest; see docs/rln.md). */
   verifier?: VerifierKind
   workers?: number
+  lightWorkers?: number
   maxQueue?: number
   niceness?: number
   maxSharesPerEpoch?: number
@@ -75,6 +83,13 @@ export interface VerifiedMessage {
   epoch: bigint
 }
 
+interface StockEntry {
+  epoch: bigint
+  messageId: number
+  root: bigint
+  ready: Promise<PrecomputedProof>
+}
+
 export interface SlashedEvent {
   /** The removed member, or undefined when its commitment is not in this node's group. */
   member: Member | undefined
@@ -98,9 +113,11 @@ export class Rln extends EventTarget {
   private readonly pool: ProverPool
   private readonly messageIds: MessageIdAllocator
   private readonly extNullifiers = new Map<bigint, bigint>()
+  private readonly precomputeDepth: number
+  private stock: StockEntry[] = []
   private stopped = false
 
-  private constructor (init: { group: MembershipGroup, clock: EpochClock, identity: RlnIdentity, rlnIdentifier: bigint, prover: ProverKind, verifier: VerifierKind, pool: ProverPool, messageIds: MessageIdAllocator, nullifiers: NullifierLog }) {
+  private constructor (init: { group: MembershipGroup, clock: EpochClock, identity: RlnIdentity, rlnIdentifier: bigint, prover: ProverKind, verifier: VerifierKind, pool: ProverPool, messageIds: MessageIdAllocator, nullifiers: NullifierLog, precompute: number }) {
     super()
     this.group = init.group
     this.clock = init.clock
@@ -111,6 +128,7 @@ export class Rln extends EventTarget {
     this.pool = init.pool
     this.messageIds = init.messageIds
     this.nullifiers = init.nullifiers
+    this.precomputeDepth = init.prover === 'groth16' ? init.precompute : 0
   }
 
   /** Resolves the resources, opens the group, starts the proving threads (each loads the key once). */
@@ -127,16 +145,18 @@ export class Rln extends EventTarget {
       }
     }
     identity ??= createIdentity()
-    const prover = options.prover ?? 'snarkjs'
+    const prover = options.prover ?? 'groth16'
     const verifier = options.verifier ?? 'prepared'
     const clock = new EpochClock(options.epoch)
     const group = new MembershipGroup({ path: dataDir === undefined ? undefined : join(dataDir, 'group.sqlite'), rootWindow: options.rootWindow })
     const messageIds = new MessageIdAllocator(dataDir === undefined ? undefined : join(dataDir, 'message-ids.sqlite'))
     const pool = new ProverPool({ circuit: resources.circuit, zkey: resources.zkey }, {
       workers: options.workers,
+      lightWorkers: options.lightWorkers,
       maxQueue: options.maxQueue,
       niceness: options.niceness,
-      zerokit: prover === 'zerokit' || verifier === 'zerokit'
+      zerokit: prover === 'zerokit',
+      lightZerokit: verifier === 'zerokit'
     })
     try {
       await pool.start({ signal: options.signal })
@@ -155,7 +175,8 @@ export class Rln extends EventTarget {
       verifier,
       pool,
       messageIds,
-      nullifiers: new NullifierLog({ keepEpochs: clock.maxGap, maxSharesPerEpoch: options.maxSharesPerEpoch })
+      nullifiers: new NullifierLog({ keepEpochs: clock.maxGap, maxSharesPerEpoch: options.maxSharesPerEpoch }),
+      precompute: options.precompute ?? 0
     })
   }
 
@@ -167,7 +188,9 @@ export class Rln extends EventTarget {
 
   /** Registers this node's identity in the group (once; later calls return the membership). */
   join (userMessageLimit = DEFAULT_USER_MESSAGE_LIMIT): Member {
-    return this.membership ?? this.group.register(this.identity.commitment, userMessageLimit)
+    const member = this.membership ?? this.group.register(this.identity.commitment, userMessageLimit)
+    this.refill()
+    return member
   }
 
   /** external_nullifier of an epoch for this application (cached: verifiers compute it for every message). */
@@ -194,19 +217,76 @@ export class Rln extends EventTarget {
         data: { messageId: options.messageId, limit: member.userMessageLimit }
       })
     }
+    if (this.precomputeDepth > 0 && options.messageId === undefined && options.epoch === undefined) {
+      return await this.proveFromStock(signal, options.signal)
+    }
     const epoch = options.epoch ?? this.clock.current()
     const messageId = this.messageIds.take(epoch, member.userMessageLimit, options.messageId)
+    const bytes = await this.pool.prove({ ...this.witnessInput(member, epoch, messageId), x: hashToField(signal) }, this.prover, { signal: options.signal })
+    return { proof: parseProof(bytes), epoch, messageId }
+  }
+
+  private witnessInput (member: Member, epoch: bigint, messageId: number): WitnessInput {
     const path = this.group.merkleProof(member.index)
-    const bytes = await this.pool.prove({
+    return {
       secret: this.identity.secret,
       userMessageLimit: member.userMessageLimit,
       messageId,
       pathElements: path.pathElements,
       pathIndices: path.pathIndices,
-      x: hashToField(signal),
+      x: 0n,
       externalNullifier: this.externalNullifier(epoch)
-    }, this.prover, { signal: options.signal })
-    return { proof: parseProof(bytes), epoch, messageId }
+    }
+  }
+
+  /**
+   * Takes a precomputed half for the current epoch (waiting for one under way rather than starting another),
+   * finalizes it for this signal in a light thread, then tops the stock up in the background.
+   */
+  private async proveFromStock (signal: Uint8Array, abort?: AbortSignal): Promise<ProvenMessage> {
+    const epoch = this.clock.current()
+    // Entries of a past epoch, or against a root no longer accepted, are dropped (their message_ids are lost).
+    this.stock = this.stock.filter(e => e.epoch >= epoch && this.group.isAcceptableRoot(e.root))
+    let entry = this.stock.find(e => e.epoch === epoch)
+    if (entry === undefined) entry = this.addToStock(epoch, true)
+    this.stock.splice(this.stock.indexOf(entry), 1)
+    try {
+      const pre = await entry.ready
+      throwIfAborted(abort)
+      const bytes = await this.pool.finalize(pre, hashToField(signal), { signal: abort })
+      return { proof: parseProof(bytes), epoch, messageId: entry.messageId }
+    } finally {
+      this.refill()
+    }
+  }
+
+  private addToStock (epoch: bigint, urgent: boolean): StockEntry {
+    const member = this.membership
+    if (member === undefined) throw new RlnNotAMemberError('this identity is not a member of the group: join first')
+    const messageId = this.messageIds.take(epoch, member.userMessageLimit)
+    const ready = this.pool.precompute(this.witnessInput(member, epoch, messageId), { urgent })
+    // A background entry may never be awaited (its epoch passes); its failure must not go unhandled.
+    ready.catch(() => {})
+    const entry: StockEntry = { epoch, messageId, root: this.group.root, ready }
+    this.stock.push(entry)
+    return entry
+  }
+
+  /** Tops the stock of precomputed halves up to its depth, for this epoch or, near its end, the next. */
+  refill (): void {
+    if (this.stopped || this.precomputeDepth === 0 || this.membership === undefined) return
+    const epoch = this.clock.msUntilNext() < PRECOMPUTE_LEAD_MS ? this.clock.current() + 1n : this.clock.current()
+    this.stock = this.stock.filter(e => e.epoch >= this.clock.current() && this.group.isAcceptableRoot(e.root))
+    try {
+      while (this.stock.filter(e => e.epoch === epoch).length < this.precomputeDepth) this.addToStock(epoch, false)
+    } catch {
+      // No message_id left in that epoch: the stock stays as it is.
+    }
+  }
+
+  /** Precomputed halves ready or under way. */
+  get stocked (): number {
+    return this.stock.length
   }
 
   /**

@@ -1,12 +1,13 @@
 /**
- * The entry of a proving thread: it loads the wasm and the proving key once, then serves prove and verify jobs
- * from the pool (pool.ts) one at a time. Started only by the pool.
+ * The entry of a proving thread: it loads the wasm and the proving key once, then serves the pool's jobs
+ * (pool.ts) one at a time. Started only by the pool.
  */
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { errorToWire } from '../../common/index.ts'
 import { RlnEngine } from './engine.ts'
 import type { EngineResources, ProverKind, VerifierKind, WitnessInput } from './engine.ts'
+import type { PrecomputedProof } from './groth16-prover.ts'
 import { parseProof, serializeProof } from './proof.ts'
 
 export interface WorkerInit {
@@ -19,14 +20,20 @@ export interface WorkerInit {
   type: 'module'
 }
 
-export type WorkerRequest =
-  | { id: number, op: 'prove', input: WitnessInput, prover: ProverKind }
-  | { id: number, op: 'verify', proof: Uint8Array, signal: Uint8Array, roots: bigint[], verifier: VerifierKind }
+export type WorkerJob =
+  | { op: 'prove', input: WitnessInput, prover: ProverKind }
+  | { op: 'precompute', input: WitnessInput }
+  | { op: 'finalize', pre: PrecomputedProof, x: bigint }
+  | { op: 'verify', proof: Uint8Array, signal: Uint8Array, roots: bigint[], verifier: VerifierKind }
+
+export type WorkerRequest = WorkerJob & { id: number }
+
+export type WorkerValue = Uint8Array | boolean | PrecomputedProof
 
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'failed', error: ReturnType<typeof errorToWire> }
-  | { type: 'result', id: number, ok: true, value: Uint8Array | boolean }
+  | { type: 'result', id: number, ok: true, value: WorkerValue }
   | { type: 'result', id: number, ok: false, error: ReturnType<typeof errorToWire> }
 
 const port = parentPort
@@ -58,10 +65,16 @@ port.on('message', (req: WorkerRequest) => {
   )
 })
 
-async function handle (req: WorkerRequest): Promise<Uint8Array | boolean> {
-  if (req.op === 'prove') return serializeProof(await engine.prove(req.input, req.prover))
-  const proof = parseProof(req.proof)
-  if (req.verifier === 'snarkjs') return await engine.verifySnarkjs(proof)
-  if (req.verifier === 'prepared') return engine.verifyPrepared(proof)
-  return engine.verifyZerokit(proof, req.signal, req.roots)
+async function handle (req: WorkerRequest): Promise<WorkerValue> {
+  switch (req.op) {
+    case 'prove': return serializeProof(await engine.prove(req.input, req.prover))
+    case 'precompute': return await engine.precompute(req.input)
+    case 'finalize': return serializeProof(engine.finalize(req.pre, req.x))
+    case 'verify': {
+      const proof = parseProof(req.proof)
+      if (req.verifier === 'snarkjs') return await engine.verifySnarkjs(proof)
+      if (req.verifier === 'prepared') return engine.verifyPrepared(proof)
+      return engine.verifyZerokit(proof, req.signal, req.roots)
+    }
+  }
 }

@@ -40,7 +40,7 @@ beforeAll(async () => {
   vk = await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: resources.zkey })
   ;[node, offenderPool] = await Promise.all([
     Rln.create({ resources, dataDir: dir, workers: 2, epoch: { now: () => now, periodSeconds: 10, maxGap: 3 } }),
-    (async () => { const p = new ProverPool(resources, { workers: 1, zerokit: true }); await p.start(); return p })()
+    (async () => { const p = new ProverPool(resources, { workers: 1, zerokit: true, lightZerokit: true }); await p.start(); return p })()
   ])
   for (let i = 0; i < 3; i++) node.group.register(createIdentity().commitment, 100)
   node.join(100)
@@ -186,6 +186,41 @@ describe('RLN proofs on the ceremony key', () => {
   })
 })
 
+describe('precomputed proofs', () => {
+  it('one precomputed half finalizes into valid proofs for any signal; two of them reveal the secret like any double signal', async () => {
+    const input = offenderInput(enc('unused'), 9, node.clock.current())
+    const pre = await offenderPool.precompute(input, { urgent: true })
+    const [one, two] = await Promise.all([offenderPool.finalize(pre, hashToField(enc('first'))), offenderPool.finalize(pre, hashToField(enc('second')))])
+    const p1 = parseProof(one)
+    const p2 = parseProof(two)
+    for (const [p, s] of [[p1, enc('first')], [p2, enc('second')]] as const) {
+      expect(await snarkjsVerifies(p)).toBe(true)
+      for (const kind of ['prepared', 'zerokit'] as const) expect(await offenderPool.verify(serializeProof(p), s, [p.root], kind)).toBe(true)
+    }
+    expect(p1.nullifier).toBe(p2.nullifier)
+    expect(p1.zkProof).not.toEqual(p2.zkProof)
+    const { recoverSecret } = await import('../../../src/crypto/rln/index.ts')
+    expect(recoverSecret(p1, p2).a0).toBe(offender.secret)
+  }, 120_000)
+
+  it('an Rln with a stock proves from it and keeps it topped up', async () => {
+    const id = createIdentity()
+    const rln = await Rln.create({ resources, identity: id, workers: 1, precompute: 1, epoch: { now: () => now } })
+    try {
+      for (const m of node.group.members()) if (!m.removed) rln.group.register(m.commitment, m.userMessageLimit)
+      rln.join(10)
+      expect(rln.stocked).toBe(1)
+      const made = await rln.prove(enc('from the stock'))
+      expect(made.messageId).toBe(0)
+      expect(rln.stocked).toBe(1)
+      await expect(rln.check(enc('from the stock'), made.proof)).resolves.toBeDefined()
+      expect(await snarkjsVerifies(made.proof)).toBe(true)
+    } finally {
+      await rln.stop()
+    }
+  }, 120_000)
+})
+
 describe('the prover pool', () => {
   it('keeps the event loop free while proving, bounds its queue, and honours aborts', async () => {
     const pool = new ProverPool(resources, { workers: 1, maxQueue: 1, zerokit: false })
@@ -195,7 +230,7 @@ describe('the prover pool', () => {
     histogram.enable()
     let ticks = 0
     const timer = setInterval(() => { ticks++ }, 10)
-    const running = pool.prove(input, 'snarkjs')
+    const running = pool.prove(input, 'groth16')
     const controller = new AbortController()
     const queued = pool.prove(input, 'snarkjs', { signal: controller.signal })
     await expect(pool.prove(input, 'snarkjs')).rejects.toThrow(RlnBusyError)
