@@ -12,8 +12,9 @@ import type { Member, MemberChange, ProverKind, SlashedEvent, VerifierKind } fro
  *
  * Config (ctx.config): `resources` (folder with rln.wasm and rln_final.zkey; else $LOGOS_RLN_RESOURCES, else the
  * cache, else a download checked against the pinned sha256), `download` (default true), `cacheDir`, `workers`,
- * `prover` ('snarkjs' | 'zerokit'), `verifier` ('zerokit' | 'snarkjs'), `epochPeriodSeconds`, `maxEpochGap`,
- * `rootWindow`, `rlnIdentifier`, `userMessageLimit`. Without resources the module fails to start with
+ * `lightWorkers`, `prover` ('groth16' | 'snarkjs' | 'zerokit'), `verifier` ('prepared' | 'zerokit' | 'snarkjs'),
+ * `precompute` (precomputed proof halves kept ready, default 1), `epochPeriodSeconds`, `maxEpochGap`, `rootWindow`,
+ * `rlnIdentifier`, `userMessageLimit`. Without resources the module fails to start with
  * ERR_RLN_RESOURCES_UNAVAILABLE, whose message says what to do; the rest of the node keeps running.
  *
  * Values cross the kernel as: field elements in 32-byte little-endian hex (the wire form), signals and proofs as
@@ -58,14 +59,16 @@ async function startRln (ctx: ModuleContext): Promise<Rln> {
   ctx.log.info('RLN resources', { source: resources.source, dir: resources.dir })
   const prover = optionalString(c, 'prover') as ProverKind | undefined
   const verifier = optionalString(c, 'verifier') as VerifierKind | undefined
-  if (prover !== undefined && prover !== 'snarkjs' && prover !== 'zerokit') throw new InvalidArgumentError('rln config "prover" must be snarkjs or zerokit')
-  if (verifier !== undefined && verifier !== 'snarkjs' && verifier !== 'zerokit') throw new InvalidArgumentError('rln config "verifier" must be zerokit or snarkjs')
+  if (prover !== undefined && !['groth16', 'snarkjs', 'zerokit'].includes(prover)) throw new InvalidArgumentError('rln config "prover" must be groth16, snarkjs or zerokit')
+  if (verifier !== undefined && !['prepared', 'zerokit', 'snarkjs'].includes(verifier)) throw new InvalidArgumentError('rln config "verifier" must be prepared, zerokit or snarkjs')
   return await Rln.create({
     resources,
     dataDir: ctx.dataDir,
     prover,
     verifier,
     workers: optionalNumber(c, 'workers'),
+    lightWorkers: optionalNumber(c, 'lightWorkers'),
+    precompute: optionalNumber(c, 'precompute') ?? 1,
     rootWindow: optionalNumber(c, 'rootWindow'),
     rlnIdentifier: optionalString(c, 'rlnIdentifier'),
     epoch: { periodSeconds: optionalNumber(c, 'epochPeriodSeconds'), maxGap: optionalNumber(c, 'maxEpochGap') },

@@ -36,7 +36,7 @@ describe('the rln module', () => {
   it('creates its identity, joins, proves and verifies through kernel calls, with typed errors across', async () => {
     const kernel = new Kernel({
       dataDir: join(dir, 'node'),
-      config: { rln: { resources: testResourcesDir(), download: false, workers: 1, prover: 'snarkjs', verifier: 'snarkjs', userMessageLimit: 10 } },
+      config: { rln: { resources: testResourcesDir(), download: false, workers: 1, userMessageLimit: 10 } },
       startTimeoutMs: 120_000,
       defaultCallTimeoutMs: 120_000
     })
@@ -68,7 +68,7 @@ describe('the rln module', () => {
     await kernel.shutdown()
 
     // A restart keeps the identity and the group.
-    const again = new Kernel({ dataDir: join(dir, 'node'), config: { rln: { resources: testResourcesDir(), download: false, workers: 1, prover: 'snarkjs', verifier: 'snarkjs' } }, startTimeoutMs: 120_000 })
+    const again = new Kernel({ dataDir: join(dir, 'node'), config: { rln: { resources: testResourcesDir(), download: false, workers: 1, precompute: 0, prover: 'snarkjs', verifier: 'snarkjs' } }, startTimeoutMs: 120_000 })
     await again.load({ dir: moduleDir }, { trusted: true })
     await again.start('rln')
     const back = await again.call<{ commitment: string, member: { index: number } }>('rln', 'identity')
