@@ -39,8 +39,10 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
   const rlnId = rlnIdentifierField('mix-rln-spam-protection/v1')
   const path = group.merkleProof(member.index)
   let counter = 0
+  const signals = new Map<bigint, Uint8Array>()
   const input = (): WitnessInput => {
     const signal = new TextEncoder().encode(`message ${counter}`)
+    signals.set(hashToField(signal), signal)
     return { secret: id.secret, userMessageLimit: 100, messageId: counter++ % 100, pathElements: path.pathElements, pathIndices: path.pathIndices, x: hashToField(signal), externalNullifier: externalNullifier(1000n + BigInt(Math.floor(counter / 100)), rlnId) }
   }
 
@@ -87,7 +89,7 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
 
   const proofBytes = sample.groth16 as Uint8Array
   const proof = parseProof(proofBytes)
-  const signal = new TextEncoder().encode(`message ${counter - 2}`)
+  const signal = signals.get(proof.x) as Uint8Array
   const roots = group.roots
   const verifyTimes: Record<VerifierKind, number[]> = { prepared: [], zerokit: [], snarkjs: [] }
   for (let i = 0; i < 20; i++) {

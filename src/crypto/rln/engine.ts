@@ -8,7 +8,7 @@ import type { VerificationKey } from 'snarkjs'
 import { compressProof, decompressProof, fromSnarkjsProof, toSnarkjsProof } from './arkworks-codec.ts'
 import { bn254Curve } from './curve.ts'
 import { Groth16Prover } from './groth16-prover.ts'
-import type { PrecomputedProof } from './groth16-prover.ts'
+import type { PrecomputedProof, ProofPart } from './groth16-prover.ts'
 import { PreparedVerifier } from './groth16-verifier.ts'
 import { readZkey } from './zkey.ts'
 import { FIELD_BYTES, TREE_DEPTH } from './constants.ts'
@@ -157,14 +157,19 @@ export class RlnEngine {
    * The signal-independent part of a proof (see groth16-prover.ts): everything but x, which is ignored. About as
    * costly as a proof; `finalize` then takes milliseconds.
    */
-  async precompute (w: WitnessInput): Promise<PrecomputedProof> {
+  async precompute (w: WitnessInput, which: ProofPart = 'all'): Promise<PrecomputedProof> {
     const w0 = await this.witness(this.circuitInputs({ ...w, x: 0n }))
     const w1 = await this.witness(this.circuitInputs({ ...w, x: 1n }))
-    return await this.prover.precompute(w0, w1)
+    return await this.prover.precompute(w0, w1, which)
   }
 
-  finalize (pre: PrecomputedProof, x: bigint): RlnProof {
-    const made = this.prover.finalize(pre, x)
+  /** Part of a direct proof (x included): parts 'a' and 'b' on two threads, then `finalize(parts, 0n)`. */
+  async provePart (w: WitnessInput, which: ProofPart): Promise<PrecomputedProof> {
+    return await this.prover.part(await this.witness(this.circuitInputs(w)), undefined, which)
+  }
+
+  finalize (parts: readonly PrecomputedProof[], x: bigint): RlnProof {
+    const made = this.prover.finalize(parts, x)
     return RlnEngine.fromPublics(made.zkProof, made.publics)
   }
 

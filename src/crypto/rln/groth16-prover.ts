@@ -22,7 +22,19 @@ import type { ZkeyFile } from './zkey.ts'
  * (evaluations at w_{2n}^(2k+1)), which the key's H points are made for.
  */
 
-/** The pieces of a proof that do not depend on the signal. */
+/** Which sums a precomputation makes: 'a' (A and the quotient H), 'b' (B in G1 and G2, and C), or all. */
+export type ProofPart = 'a' | 'b' | 'all'
+
+/** d = w1 - w0, checked to be zero on every private signal (else the proof cannot be split in x). */
+export function xDerivative (w0: readonly bigint[], w1: readonly bigint[], nPublic: number): bigint[] {
+  const d = w1.map((v, i) => mod(v - (w0[i] as bigint)))
+  for (let i = nPublic + 1; i < d.length; i++) {
+    if (d[i] !== 0n) throw new RangeError(`private signal ${i} depends on x: the proof cannot be split`)
+  }
+  return d
+}
+
+/** The pieces of a proof that do not depend on the signal (or some of them: the others are zero). */
 export interface PrecomputedProof {
   /** Projective points (ffjavascript layout): [A0, dA, B1_0, dB1, C0, dC, H0, H1, H2] in G1, then [B2_0, dB2] in G2. */
   g1: Uint8Array[]
@@ -164,64 +176,58 @@ export class Groth16Prover {
 
   /** A direct proof for a full witness. */
   async prove (witness: readonly bigint[]): Promise<{ zkProof: Uint8Array, publics: bigint[] }> {
-    const pre = await this.precomputeFrom(witness, undefined)
-    return this.finalize(pre, 0n)
+    return this.finalize([await this.part(witness, undefined, 'all')], 0n)
   }
 
   /**
    * The signal-independent part of a proof, from the witness at x = 0 and the witness at x = 1 (both full
    * witnesses of the same inputs but x). Throws when the difference is not zero outside public signals.
+   * `which` computes only the G1 sums of A and H ('a'), only those of B and C ('b'), or all: the two halves cost
+   * about the same and can run on two threads; `finalize` adds the parts.
    */
-  async precompute (w0: readonly bigint[], w1: readonly bigint[]): Promise<PrecomputedProof> {
-    const d = w1.map((v, i) => mod(v - (w0[i] as bigint)))
-    for (let i = this.zkey.nPublic + 1; i < d.length; i++) {
-      if (d[i] !== 0n) throw new RangeError(`private signal ${i} depends on x: the proof cannot be split`)
-    }
-    return await this.precomputeFrom(w0, d)
+  async precompute (w0: readonly bigint[], w1: readonly bigint[], which: ProofPart = 'all'): Promise<PrecomputedProof> {
+    return await this.part(w0, xDerivative(w0, w1, this.zkey.nPublic), which)
   }
 
-  private async precomputeFrom (w0: readonly bigint[], d: bigint[] | undefined): Promise<PrecomputedProof> {
+  /** One part (or all) of the sums, for witness w0 + x d (d undefined: w0 is the whole witness, x plays no role). */
+  async part (w0: readonly bigint[], d: bigint[] | undefined, which: ProofPart): Promise<PrecomputedProof> {
     const { curve, zkey } = this
     const nPub = zkey.nPublic
     const w = witnessBuffer(w0)
-    const [a0, b0] = this.evaluations(w)
-    const ta0 = await this.coset(a0)
-    const tb0 = await this.coset(b0)
-    const h0 = await this.scalars(await this.quotient(a0, b0, ta0, tb0))
-    const g1: Uint8Array[] = []
-    const g2: Uint8Array[] = []
-    const A0 = await this.msm('G1', zkey.pointsA, w)
-    const B10 = await this.msm('G1', zkey.pointsB1, w)
-    const B20 = await this.msm('G2', zkey.pointsB2, w)
-    const C0 = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
-    const H0 = await this.msm('G1', zkey.pointsH, h0)
+    const G1 = curve.G1
+    const G2 = curve.G2
+    const g1 = new Array<Uint8Array>(9).fill(G1.zero)
+    const g2 = new Array<Uint8Array>(2).fill(G2.zero)
     const support = d === undefined ? [] : d.map((v, i) => (v === 0n ? -1 : i)).filter(i => i >= 0)
-    let dA = curve.G1.zero
-    let dB1 = curve.G1.zero
-    let dB2 = curve.G2.zero
-    let H1 = curve.G1.zero
-    let H2 = curve.G1.zero
-    if (d !== undefined && support.length > 0) {
-      const at = (points: Uint8Array, size: number, i: number): Uint8Array => points.subarray(i * size, (i + 1) * size)
+    const at = (points: Uint8Array, size: number, i: number): Uint8Array => points.subarray(i * size, (i + 1) * size)
+    if (which !== 'a') {
+      g1[2] = await this.msm('G1', zkey.pointsB1, w)
+      g2[0] = await this.msm('G2', zkey.pointsB2, w)
+      g1[4] = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
       for (const i of support) {
-        const di = d[i] as bigint
-        dA = curve.G1.add(dA, curve.G1.timesScalar(at(zkey.pointsA, 64, i), di))
-        dB1 = curve.G1.add(dB1, curve.G1.timesScalar(at(zkey.pointsB1, 64, i), di))
-        dB2 = curve.G2.add(dB2, curve.G2.timesScalar(at(zkey.pointsB2, 128, i), di))
+        const di = (d as bigint[])[i] as bigint
+        g1[3] = G1.add(g1[3] as Uint8Array, G1.timesScalar(at(zkey.pointsB1, 64, i), di))
+        g2[1] = G2.add(g2[1] as Uint8Array, G2.timesScalar(at(zkey.pointsB2, 128, i), di))
       }
-      // h(x) = Q(w0 + x d, w0 + x d) = h0 + x (Q(d, w0) + Q(w0, d)) + x^2 Q(d, d).
-      const dBuf = witnessBuffer(d)
-      const [da, db] = this.evaluations(dBuf, this.coefficientsOf(support))
-      const tda = await this.coset(da)
-      const tdb = await this.coset(db)
-      const cross = this.pointwise(this.pointwise(ta0, tdb, 'mul'), this.pointwise(tda, tb0, 'mul'), 'add')
-      const crossC = await this.coset(this.pointwise(this.pointwise(a0, db, 'mul'), this.pointwise(da, b0, 'mul'), 'add'))
-      const h1 = await this.scalars(this.pointwise(cross, crossC, 'sub'))
-      H1 = await this.msm('G1', zkey.pointsH, h1)
-      H2 = await this.quadraticTerm(support, d)
     }
-    g1.push(A0, dA, B10, dB1, C0, curve.G1.zero, H0, H1, H2)
-    g2.push(B20, dB2)
+    if (which !== 'b') {
+      g1[0] = await this.msm('G1', zkey.pointsA, w)
+      for (const i of support) g1[1] = G1.add(g1[1] as Uint8Array, G1.timesScalar(at(zkey.pointsA, 64, i), (d as bigint[])[i] as bigint))
+      const [a0, b0] = this.evaluations(w)
+      const ta0 = await this.coset(a0)
+      const tb0 = await this.coset(b0)
+      g1[6] = await this.msm('G1', zkey.pointsH, await this.scalars(await this.quotient(a0, b0, ta0, tb0)))
+      if (d !== undefined && support.length > 0) {
+        // h(x) = Q(w0 + x d, w0 + x d) = h0 + x (Q(d, w0) + Q(w0, d)) + x^2 Q(d, d).
+        const [da, db] = this.evaluations(witnessBuffer(d), this.coefficientsOf(support))
+        const tda = await this.coset(da)
+        const tdb = await this.coset(db)
+        const cross = this.pointwise(this.pointwise(ta0, tdb, 'mul'), this.pointwise(tda, tb0, 'mul'), 'add')
+        const crossC = await this.coset(this.pointwise(this.pointwise(a0, db, 'mul'), this.pointwise(da, b0, 'mul'), 'add'))
+        g1[7] = await this.msm('G1', zkey.pointsH, await this.scalars(this.pointwise(cross, crossC, 'sub')))
+        g1[8] = await this.quadraticTerm(support, d)
+      }
+    }
     return {
       g1,
       g2,
@@ -260,12 +266,16 @@ export class Groth16Prover {
   }
 
   /** A proof for signal hash x from the precomputed part: the sums at x, then Groth16's randomization. */
-  finalize (pre: PrecomputedProof, x: bigint): { zkProof: Uint8Array, publics: bigint[] } {
+  finalize (parts: readonly PrecomputedProof[], x: bigint): { zkProof: Uint8Array, publics: bigint[] } {
     const { curve, zkey } = this
     const G1 = curve.G1
     const G2 = curve.G2
-    const [A0, dA, B10, dB1, C0, dC, H0, H1, H2] = pre.g1 as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
-    const [B20, dB2] = pre.g2 as [Uint8Array, Uint8Array]
+    const pre = parts[0]
+    if (pre === undefined) throw new RangeError('no precomputed part')
+    const g1 = pre.g1.map((p, i) => parts.slice(1).reduce((acc, q) => G1.add(acc, q.g1[i] as Uint8Array), p))
+    const g2 = pre.g2.map((p, i) => parts.slice(1).reduce((acc, q) => G2.add(acc, q.g2[i] as Uint8Array), p))
+    const [A0, dA, B10, dB1, C0, dC, H0, H1, H2] = g1 as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
+    const [B20, dB2] = g2 as [Uint8Array, Uint8Array]
     const xm = mod(x)
     const x2 = mod(xm * xm)
     const times1 = (p: Uint8Array, k: bigint): Uint8Array => (k === 0n || G1.isZero(p) ? G1.zero : G1.timesScalar(p, k))

@@ -4,11 +4,14 @@ import { AbortedError, abortReason, errorFromWire } from '../../common/index.ts'
 import { DEFAULT_MAX_QUEUE, WORKER_START_TIMEOUT_MS } from './constants.ts'
 import { RlnBusyError, RlnWorkerError } from './errors.ts'
 import type { EngineResources, ProverKind, VerifierKind, WitnessInput } from './engine.ts'
-import type { PrecomputedProof } from './groth16-prover.ts'
+import type { PrecomputedProof, ProofPart } from './groth16-prover.ts'
 import type { WorkerInit, WorkerJob, WorkerReply, WorkerRequest, WorkerValue } from './worker.ts'
 
 export interface PoolOptions {
-  /** Threads for the heavy jobs (prove, precompute); default: one per core left after the event loop's, at least one. */
+  /**
+   * Threads for the heavy jobs (prove, precompute); default: one per core, so one proof can use every core (split
+   * in two halves) while the event loop, at a higher priority, still gets the CPU it needs.
+   */
   workers?: number
   /** Threads for the light jobs (verify, finalize: milliseconds each), so they never wait behind a proof (default 1). */
   lightWorkers?: number
@@ -18,7 +21,10 @@ export interface PoolOptions {
   zerokit?: boolean
   /** Load zerokit in the light threads (needed to verify with zerokit). */
   lightZerokit?: boolean
-  /** Nice value added to each thread so the process's event loop keeps the CPU it needs (default 10). */
+  /**
+   * Nice value added to each heavy thread so the process's event loop (and the light threads) keep the CPU they
+   * need (default 10; Linux applies it per thread). Light threads keep the process's priority.
+   */
   niceness?: number
 }
 
@@ -46,7 +52,7 @@ interface Slot {
 }
 
 export function defaultWorkerCount (): number {
-  return Math.max(1, availableParallelism() - 1)
+  return Math.max(1, availableParallelism())
 }
 
 function laneOf (job: WorkerJob): Lane {
@@ -102,7 +108,7 @@ export class ProverPool {
     const init: WorkerInit = {
       resources: this.resources,
       zerokit: this.zerokit[lane],
-      niceness: this.niceness,
+      niceness: lane === 'heavy' ? this.niceness : 0,
       // ffjavascript imports the 'web-worker' shim, which in any worker thread acts as the inside of one of its own
       // workers and imports workerData.mod: give it an empty module so it does nothing.
       mod: 'data:text/javascript,',
@@ -145,17 +151,29 @@ export class ProverPool {
     return slot
   }
 
+  /** A proof in the heavy lane; with the groth16 prover and two heavy threads or more, split over two of them. */
   async prove (input: WitnessInput, prover: ProverKind, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    if (prover === 'groth16' && this.sizes.heavy >= 2) {
+      return await this.finalize(await this.precompute(input, { urgent: true, full: true, signal: options.signal }), 0n, options)
+    }
     return await this.submit({ op: 'prove', input, prover }, true, options.signal) as Uint8Array
   }
 
-  /** The signal-independent part of a proof; `urgent` puts it before background jobs. */
-  async precompute (input: WitnessInput, options: { signal?: AbortSignal, urgent?: boolean } = {}): Promise<PrecomputedProof> {
-    return await this.submit({ op: 'precompute', input }, options.urgent ?? false, options.signal) as PrecomputedProof
+  /**
+   * The signal-independent part of a proof (groth16 prover), as parts for `finalize`. With two heavy threads or
+   * more it is split in two halves of about equal cost that run side by side. `urgent` puts it before background
+   * jobs. With `full`, the input's x is used and the parts make a direct proof (finalize them with x = 0).
+   */
+  async precompute (input: WitnessInput, options: { signal?: AbortSignal, urgent?: boolean, full?: boolean } = {}): Promise<PrecomputedProof[]> {
+    const urgent = options.urgent ?? false
+    const full = options.full ?? false
+    const parts: ProofPart[] = this.sizes.heavy >= 2 ? ['a', 'b'] : ['all']
+    return await Promise.all(parts.map(async part => await this.submit({ op: 'precompute', input, part, full }, urgent, options.signal) as PrecomputedProof))
   }
 
-  async finalize (pre: PrecomputedProof, x: bigint, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return await this.submit({ op: 'finalize', pre, x }, true, options.signal) as Uint8Array
+  /** A proof for signal hash x from precomputed parts (milliseconds, in a light thread). */
+  async finalize (parts: PrecomputedProof[], x: bigint, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    return await this.submit({ op: 'finalize', parts, x }, true, options.signal) as Uint8Array
   }
 
   async verify (proof: Uint8Array, signal: Uint8Array, roots: readonly bigint[], verifier: VerifierKind, options: { signal?: AbortSignal } = {}): Promise<boolean> {

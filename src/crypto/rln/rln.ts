@@ -87,7 +87,7 @@ interface StockEntry {
   epoch: bigint
   messageId: number
   root: bigint
-  ready: Promise<PrecomputedProof>
+  ready: Promise<PrecomputedProof[]>
 }
 
 export interface SlashedEvent {

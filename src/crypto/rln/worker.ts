@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { errorToWire } from '../../common/index.ts'
 import { RlnEngine } from './engine.ts'
 import type { EngineResources, ProverKind, VerifierKind, WitnessInput } from './engine.ts'
-import type { PrecomputedProof } from './groth16-prover.ts'
+import type { PrecomputedProof, ProofPart } from './groth16-prover.ts'
 import { parseProof, serializeProof } from './proof.ts'
 
 export interface WorkerInit {
@@ -22,8 +22,8 @@ export interface WorkerInit {
 
 export type WorkerJob =
   | { op: 'prove', input: WitnessInput, prover: ProverKind }
-  | { op: 'precompute', input: WitnessInput }
-  | { op: 'finalize', pre: PrecomputedProof, x: bigint }
+  | { op: 'precompute', input: WitnessInput, part: ProofPart, full: boolean }
+  | { op: 'finalize', parts: PrecomputedProof[], x: bigint }
   | { op: 'verify', proof: Uint8Array, signal: Uint8Array, roots: bigint[], verifier: VerifierKind }
 
 export type WorkerRequest = WorkerJob & { id: number }
@@ -68,8 +68,8 @@ port.on('message', (req: WorkerRequest) => {
 async function handle (req: WorkerRequest): Promise<WorkerValue> {
   switch (req.op) {
     case 'prove': return serializeProof(await engine.prove(req.input, req.prover))
-    case 'precompute': return await engine.precompute(req.input)
-    case 'finalize': return serializeProof(engine.finalize(req.pre, req.x))
+    case 'precompute': return req.full ? await engine.provePart(req.input, req.part) : await engine.precompute(req.input, req.part)
+    case 'finalize': return serializeProof(engine.finalize(req.parts, req.x))
     case 'verify': {
       const proof = parseProof(req.proof)
       if (req.verifier === 'snarkjs') return await engine.verifySnarkjs(proof)
