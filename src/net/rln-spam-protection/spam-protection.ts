@@ -1,4 +1,4 @@
-import { RlnDuplicateMessageError, RlnSpamDetectedError } from '../../crypto/rln/index.ts'
+import { DEFAULT_USER_MESSAGE_LIMIT, RlnDuplicateMessageError, RlnSpamDetectedError } from '../../crypto/rln/index.ts'
 import type { MessageShare, Rln } from '../../crypto/rln/index.ts'
 import { RATE_LIMIT_PROOF_BYTES } from './constants.ts'
 import { decodeMessagingMetadata, encodeMessagingMetadata } from './messaging-metadata.ts'
@@ -14,6 +14,12 @@ export interface MixSpamProtection {
   readonly proofLength: number
   generateProof: (packet: Uint8Array, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
   verifyProof: (packet: Uint8Array, proof: Uint8Array, options?: { signal?: AbortSignal }) => Promise<void>
+  /** Called at each new epoch (mix-dos-protection.md 8.2.3), so the mixnet can align its slot budget; returns an unsubscribe. */
+  onEpochChange?: (callback: (epoch: bigint) => void) => () => void
+  /** R: the packets this node may emit per epoch (its user_message_limit). */
+  readonly slotsPerEpoch?: number
+  /** P: the epoch length in ms. */
+  readonly epochMs?: number
 }
 
 /**
@@ -43,11 +49,48 @@ export class RlnSpamProtection extends EventTarget implements MixSpamProtection,
   readonly proofLength = RATE_LIMIT_PROOF_BYTES
   readonly rln: Rln
   private readonly emitShares: boolean
+  private readonly epochListeners = new Set<(epoch: bigint) => void>()
+  private epochTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (rln: Rln, init: RlnSpamProtectionInit = {}) {
     super()
     this.rln = rln
     this.emitShares = init.emitShares ?? true
+  }
+
+  /** This node's rate limit: its user_message_limit once it is a member. */
+  get slotsPerEpoch (): number {
+    return this.rln.membership?.userMessageLimit ?? DEFAULT_USER_MESSAGE_LIMIT
+  }
+
+  get epochMs (): number {
+    return this.rln.clock.periodSeconds * 1000
+  }
+
+  /** Calls `callback` at the start of every epoch of the RLN clock (one timer, unref'd, while anyone listens). */
+  onEpochChange (callback: (epoch: bigint) => void): () => void {
+    this.epochListeners.add(callback)
+    if (this.epochTimer === undefined) this.scheduleEpochTick()
+    return () => {
+      this.epochListeners.delete(callback)
+      if (this.epochListeners.size === 0 && this.epochTimer !== undefined) {
+        clearTimeout(this.epochTimer)
+        this.epochTimer = undefined
+      }
+    }
+  }
+
+  private scheduleEpochTick (): void {
+    // A millisecond past the boundary, so the clock already reads the new epoch.
+    this.epochTimer = setTimeout(() => {
+      const epoch = this.rln.clock.current()
+      for (const listener of [...this.epochListeners]) {
+        try { listener(epoch) } catch { /* a listener's failure is its own */ }
+      }
+      if (this.epochListeners.size > 0) this.scheduleEpochTick()
+      else this.epochTimer = undefined
+    }, this.rln.clock.msUntilNext() + 1)
+    this.epochTimer.unref?.()
   }
 
   /** "Proof Generation": the node's secret, the current epoch, the current root, the outgoing packet as signal. */

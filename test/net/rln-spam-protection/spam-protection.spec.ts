@@ -89,9 +89,14 @@ describe('the mixnet hook on the ceremony key', () => {
 
   afterAll(async () => { await Promise.all(nodes.map(async n => { await n.stop() })) })
 
-  it('implements the mixnet shape with 301-byte proofs', () => {
+  it('implements the mixnet shape with 301-byte proofs, its rate and its epochs', () => {
     const hook: MixSpamProtection = relay
     expect(hook.proofLength).toBe(301)
+    expect(hook.slotsPerEpoch).toBe(100)
+    expect(hook.epochMs).toBe(10_000)
+    const off = hook.onEpochChange?.(() => {})
+    expect(typeof off).toBe('function')
+    off?.()
   })
 
   it('each hop verifies the incoming proof and proves the outgoing packet; tampering and replays are refused; spam across paths is found from shared metadata', async () => {
