@@ -43,3 +43,23 @@ export function round (n: number, digits = 0): number {
   const f = 10 ** digits
   return Math.round(n * f) / f
 }
+
+/** Per-operation time of a synchronous operation: p50 from batches, p99 from individually timed runs. */
+export function timeSync (op: () => unknown, options: { batches?: number, batch?: number, singles?: number, warmup?: number } = {}): { p50: number, p99: number, mean: number } {
+  const { batches = 300, batch = 1000, singles = 50_000, warmup = 50_000 } = options
+  for (let i = 0; i < warmup; i++) op()
+  const batchMeans: number[] = []
+  for (let b = 0; b < batches; b++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < batch; i++) op()
+    batchMeans.push(Number(process.hrtime.bigint() - t0) / batch)
+  }
+  const single = new Float64Array(singles)
+  for (let i = 0; i < singles; i++) {
+    const t0 = process.hrtime.bigint()
+    op()
+    single[i] = Number(process.hrtime.bigint() - t0)
+  }
+  const batched = summarize(batchMeans)
+  return { p50: batched.p50, p99: summarize(single).p99, mean: batched.mean }
+}

@@ -97,6 +97,7 @@ export function toLogosError (err: unknown): LogosError {
   return new UnexpectedError(wire.message, { cause: err })
 }
 
+/** A failure without a code of its own (a plain Error crossing a boundary). */
 export class UnexpectedError extends LogosError {
   static readonly code = 'ERR_UNEXPECTED'
   constructor (message: string, options: LogosErrorOptions = {}) {
@@ -104,6 +105,7 @@ export class UnexpectedError extends LogosError {
   }
 }
 
+/** An operation was aborted by its AbortSignal. */
 export class AbortedError extends LogosError {
   static readonly code = 'ERR_ABORTED'
   constructor (message = 'the operation was aborted', options: LogosErrorOptions = {}) {
@@ -111,6 +113,7 @@ export class AbortedError extends LogosError {
   }
 }
 
+/** An operation timed out. */
 export class TimeoutError extends LogosError {
   static readonly code = 'ERR_TIMEOUT'
   constructor (message = 'the operation timed out', options: LogosErrorOptions = {}) {
@@ -118,6 +121,7 @@ export class TimeoutError extends LogosError {
   }
 }
 
+/** An argument or configuration value is invalid; the message says which. */
 export class InvalidArgumentError extends LogosError {
   static readonly code = 'ERR_INVALID_ARGUMENT'
   constructor (message: string, options: LogosErrorOptions = {}) {

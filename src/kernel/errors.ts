@@ -3,6 +3,7 @@ import type { LogosErrorOptions } from '../common/index.ts'
 
 /** Every failure the kernel reports; codes are stable and listed in docs/errors.md. */
 
+/** No module of that name is loaded. */
 export class ModuleNotFoundError extends LogosError {
   static readonly code = 'ERR_MODULE_NOT_FOUND'
   constructor (module: string, options: LogosErrorOptions = {}) {
@@ -10,6 +11,7 @@ export class ModuleNotFoundError extends LogosError {
   }
 }
 
+/** The module runs but has no method of that name. */
 export class MethodNotFoundError extends LogosError {
   static readonly code = 'ERR_METHOD_NOT_FOUND'
   constructor (module: string, method: string, available: readonly string[] = []) {
@@ -17,6 +19,7 @@ export class MethodNotFoundError extends LogosError {
   }
 }
 
+/** The module is loaded but not running (or did not come back within the call wait). */
 export class ModuleNotRunningError extends LogosError {
   static readonly code = 'ERR_MODULE_NOT_RUNNING'
   constructor (module: string, state: string, options: LogosErrorOptions = {}) {
@@ -24,6 +27,7 @@ export class ModuleNotRunningError extends LogosError {
   }
 }
 
+/** The call passed its deadline (`timeout`, else the kernel default of 30 s). */
 export class CallTimeoutError extends LogosError {
   static readonly code = 'ERR_CALL_TIMEOUT'
   constructor (module: string, method: string, timeoutMs: number) {
@@ -31,6 +35,7 @@ export class CallTimeoutError extends LogosError {
   }
 }
 
+/** The caller's AbortSignal fired. */
 export class CallAbortedError extends LogosError {
   static readonly code = 'ERR_CALL_ABORTED'
   constructor (module: string, method: string, options: LogosErrorOptions = {}) {
@@ -38,6 +43,7 @@ export class CallAbortedError extends LogosError {
   }
 }
 
+/** A call chain went deeper than the bound (default 32): usually a call loop. */
 export class CallDepthExceededError extends LogosError {
   static readonly code = 'ERR_CALL_DEPTH_EXCEEDED'
   constructor (module: string, method: string, maxDepth: number) {
@@ -45,6 +51,7 @@ export class CallDepthExceededError extends LogosError {
   }
 }
 
+/** A manifest field is missing or wrong; the message names the field and what it expected. */
 export class BadManifestError extends LogosError {
   static readonly code = 'ERR_BAD_MANIFEST'
   constructor (field: string, expected: string, got: unknown, source?: string) {
@@ -52,6 +59,7 @@ export class BadManifestError extends LogosError {
   }
 }
 
+/** A module of that name is already loaded. */
 export class ModuleAlreadyLoadedError extends LogosError {
   static readonly code = 'ERR_MODULE_ALREADY_LOADED'
   constructor (module: string, version: string) {
@@ -59,6 +67,7 @@ export class ModuleAlreadyLoadedError extends LogosError {
   }
 }
 
+/** Modules depend on each other in a cycle; `data.chain` names it. */
 export class DependencyCycleError extends LogosError {
   static readonly code = 'ERR_DEPENDENCY_CYCLE'
   readonly chain: string[]
@@ -68,6 +77,7 @@ export class DependencyCycleError extends LogosError {
   }
 }
 
+/** A required module is not loaded; the message names the chain of requirements. */
 export class DependencyMissingError extends LogosError {
   static readonly code = 'ERR_DEPENDENCY_MISSING'
   constructor (chain: string[], missing: string, range: string) {
@@ -75,6 +85,7 @@ export class DependencyMissingError extends LogosError {
   }
 }
 
+/** A loaded module's version is outside a dependent's range; the message names the chain. */
 export class VersionConflictError extends LogosError {
   static readonly code = 'ERR_VERSION_CONFLICT'
   constructor (chain: string[], dependency: string, range: string, loaded: string) {
@@ -82,6 +93,7 @@ export class VersionConflictError extends LogosError {
   }
 }
 
+/** A module could not start because one of its dependencies failed. */
 export class DependencyFailedError extends LogosError {
   static readonly code = 'ERR_DEPENDENCY_FAILED'
   constructor (module: string, dependency: string, options: LogosErrorOptions = {}) {
@@ -89,6 +101,7 @@ export class DependencyFailedError extends LogosError {
   }
 }
 
+/** Stopping or unloading refused while others depend on the module (ask for a cascade). */
 export class HasDependentsError extends LogosError {
   static readonly code = 'ERR_HAS_DEPENDENTS'
   constructor (module: string, dependents: string[], action: string) {
@@ -96,6 +109,7 @@ export class HasDependentsError extends LogosError {
   }
 }
 
+/** The module's start threw or timed out; it is `failed` with this cause. */
 export class ModuleStartFailedError extends LogosError {
   static readonly code = 'ERR_MODULE_START_FAILED'
   constructor (module: string, options: LogosErrorOptions = {}) {
@@ -104,6 +118,7 @@ export class ModuleStartFailedError extends LogosError {
   }
 }
 
+/** The module's stop hook threw or timed out. */
 export class ModuleStopFailedError extends LogosError {
   static readonly code = 'ERR_MODULE_STOP_FAILED'
   constructor (module: string, options: LogosErrorOptions = {}) {
@@ -112,6 +127,7 @@ export class ModuleStopFailedError extends LogosError {
   }
 }
 
+/** A lifecycle transition the state machine does not allow. */
 export class InvalidStateError extends LogosError {
   static readonly code = 'ERR_INVALID_STATE'
   constructor (module: string, from: string, to: string) {
@@ -119,6 +135,7 @@ export class InvalidStateError extends LogosError {
   }
 }
 
+/** The module asks for a host that no module has registered. */
 export class HostNotFoundError extends LogosError {
   static readonly code = 'ERR_HOST_NOT_FOUND'
   constructor (host: string, available: readonly string[]) {
@@ -126,6 +143,7 @@ export class HostNotFoundError extends LogosError {
   }
 }
 
+/** The host cannot run this module (e.g. a privileged module outside the kernel's process). */
 export class HostUnsupportedError extends LogosError {
   static readonly code = 'ERR_HOST_UNSUPPORTED'
   constructor (host: string, module: string, reason: string) {
@@ -133,6 +151,7 @@ export class HostUnsupportedError extends LogosError {
   }
 }
 
+/** The module's process died while the call was in flight. */
 export class ModuleCrashedError extends LogosError {
   static readonly code = 'ERR_MODULE_CRASHED'
   constructor (module: string, options: LogosErrorOptions = {}) {
@@ -140,6 +159,7 @@ export class ModuleCrashedError extends LogosError {
   }
 }
 
+/** A bounded queue is full; retry later. */
 export class QueueFullError extends LogosError {
   static readonly code = 'ERR_QUEUE_FULL'
   constructor (what: string, limit: number) {
@@ -147,6 +167,7 @@ export class QueueFullError extends LogosError {
   }
 }
 
+/** Only trusted sources may load privileged modules. */
 export class NotPrivilegedError extends LogosError {
   static readonly code = 'ERR_NOT_PRIVILEGED'
   constructor (module: string, what: string) {
@@ -154,6 +175,7 @@ export class NotPrivilegedError extends LogosError {
   }
 }
 
+/** The module's files could not be read or imported. */
 export class ModuleLoadFailedError extends LogosError {
   static readonly code = 'ERR_MODULE_LOAD_FAILED'
   constructor (source: string, options: LogosErrorOptions = {}) {
@@ -162,6 +184,7 @@ export class ModuleLoadFailedError extends LogosError {
   }
 }
 
+/** The kernel is shutting down and takes no new work. */
 export class KernelStoppedError extends LogosError {
   static readonly code = 'ERR_KERNEL_STOPPED'
   constructor () {
@@ -186,6 +209,7 @@ registerErrors(
   ModuleLoadFailedError, KernelStoppedError
 )
 
+/** The built-in directory module cannot be stopped, unloaded or reloaded. */
 export class ModuleProtectedError extends LogosError {
   static readonly code = 'ERR_MODULE_PROTECTED'
   constructor (module: string, action: string) {
@@ -193,6 +217,7 @@ export class ModuleProtectedError extends LogosError {
   }
 }
 
+/** New code failed to start; `data.rolledBack` says whether the previous code runs again. */
 export class ReloadFailedError extends LogosError {
   static readonly code = 'ERR_RELOAD_FAILED'
   constructor (module: string, rolledBack: boolean, options: LogosErrorOptions = {}) {

@@ -32,6 +32,7 @@ export function inProcessHost (): Host {
       const info: ProcessInfo = { pid: process.pid, restarts: 0, startedAt }
       return {
         methods,
+        definition,
         events,
         info: () => info,
         async stop ({ signal }) {

@@ -158,6 +158,8 @@ export class Kernel implements KernelPort {
   private ticker: ReturnType<typeof setInterval> | undefined
   private nextCallId = 0
   private shuttingDown = false
+  /** Aborted when shutdown begins: starts still in progress give up at once. */
+  private readonly lifetime = new AbortController()
   private readonly maxCallDepth: number
   private readonly defaultCallTimeoutMs: number
   private readonly callWaitMs: number
@@ -283,7 +285,8 @@ export class Kernel implements KernelPort {
   async reload (name: string, options: { source?: ModuleSource, signal?: AbortSignal } = {}): Promise<void> {
     const rec = this.record(name)
     this.assertNotProtected(name, 'be reloaded')
-    const previous = { manifest: rec.manifest, entryPath: rec.entryPath, definition: rec.definition, source: rec.source }
+    // Roll back to the code that runs now, not to what its files hold by then.
+    const previous = { manifest: rec.manifest, entryPath: rec.entryPath, definition: rec.instance?.definition ?? rec.definition, source: rec.source }
     const next = options.source !== undefined
       ? await this.parseSource(options.source)
       : rec.entryPath !== undefined ? await this.parseSource({ dir: rec.source }) : previous
@@ -305,6 +308,7 @@ export class Kernel implements KernelPort {
       if (wasRunning) await this.launch(rec, options.signal, true)
       else await this.start(name, options)
     } catch (err) {
+      // Until the next reload, the module runs the code it ran before (its files may hold the broken version).
       Object.assign(rec, previous)
       this.publishSupervision(name, 'rolled-back', { error: errorToWire(err) })
       this.logs.write({ at: Date.now(), module: name, level: 'error', message: 'reload failed; rolling back', fields: { error: (err as Error).message } })
@@ -324,6 +328,8 @@ export class Kernel implements KernelPort {
   /** Stops every module, dependents before their dependencies, then closes the hosts. */
   async shutdown (options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.shuttingDown) return
+    this.shuttingDown = true
+    this.lifetime.abort(new KernelStoppedError())
     const order: string[] = []
     const seen = new Set<string>()
     for (const name of [...this.modules.keys()].sort()) {
@@ -344,7 +350,6 @@ export class Kernel implements KernelPort {
         // Shutting down goes on; the failure is on the trace stream and in the module's state.
       }
     }
-    this.shuttingDown = true
     for (const host of this.hostsByName.values()) {
       try {
         await host.close?.()
@@ -625,7 +630,7 @@ export class Kernel implements KernelPort {
         port: this,
         reporter: this.reporterFor(rec),
         system: rec.manifest.privileged === true && rec.trusted ? this.system : undefined,
-        signal: combineSignals([signal], this.startTimeoutMs)
+        signal: combineSignals([signal, this.lifetime.signal], this.startTimeoutMs)
       })
       rec.instance = instance
       rec.methods = instance.methods

@@ -249,6 +249,8 @@ export interface MethodEntry extends MethodInfo {
 /** A module running somewhere; made by a Host. */
 export interface ModuleInstance {
   readonly methods: ReadonlyMap<string, MethodEntry>
+  /** The code this instance runs, when the host holds it in the kernel's process: a failed reload rolls back to it. */
+  readonly definition?: ModuleDefinition
   readonly events: ReadonlyArray<{ name: string, description?: string }>
   stop: (options: { signal: AbortSignal }) => Promise<void>
   info: () => ProcessInfo | undefined

@@ -25,7 +25,8 @@ const UNIT_LAYERS = new Set(['crypto', 'net', 'modules', 'apps'])
 
 async function sourceFiles (dir: string): Promise<string[]> {
   const out: string[] = []
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+  for (const entry of entries) {
     const p = join(dir, entry.name)
     if (entry.isDirectory()) out.push(...await sourceFiles(p))
     else if (entry.name.endsWith('.ts')) out.push(p)

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Kernel } from '../../kernel/index.ts'
+import { Kernel, readModuleFolder } from '../../kernel/index.ts'
 import type { DirectoryEntry, KernelOptions, StartResult } from '../../kernel/index.ts'
 import { findModuleFolders } from './distribution.ts'
 import { readNodeConfig } from './node-config.ts'
@@ -48,16 +48,19 @@ export async function startNode (options: NodeOptions = {}): Promise<LogosNode> 
     if (settings.logLevel !== undefined) kernel.logs.setLevel(name, settings.logLevel)
   }
   const dirs = options.moduleDirs ?? await findModuleFolders()
+  const unwanted: string[] = []
   for (const dir of dirs) {
-    const entry = await kernel.load({ dir }, { trusted: options.moduleDirs === undefined }).catch((err: unknown) => {
+    try {
+      const { manifest } = await readModuleFolder(dir)
+      const settings = config.modules[manifest.name]
+      await kernel.load({ dir }, { trusted: options.moduleDirs === undefined, host: settings?.host })
+      if (settings?.enabled === false || (options.only !== undefined && !options.only.includes(manifest.name))) unwanted.push(manifest.name)
+    } catch (err) {
       kernel.logs.write({ at: Date.now(), module: 'node', level: 'error', message: `cannot load ${dir}: ${(err as Error).message}` })
-      return undefined
-    })
-    if (entry === undefined) continue
-    const settings = config.modules[entry.name]
-    const unwanted = settings?.enabled === false || (options.only !== undefined && !options.only.includes(entry.name))
-    if (unwanted) await kernel.unload(entry.name, { cascade: true })
+    }
   }
+  // Unloaded after everything is in, so that a disabled module takes its dependents with it whatever the order.
+  for (const name of unwanted) if (kernel.has(name)) await kernel.unload(name, { cascade: true })
   const results = options.start === false ? [] : await kernel.startAll()
   let stopped = false
   return {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { registerDevnet } from './devnet.ts'
 import { registerModules } from './modules.ts'
 import { registerStart } from './start.ts'
 
@@ -6,4 +7,5 @@ import { registerStart } from './start.ts'
 export function registerCommands (program: Command): void {
   registerStart(program)
   registerModules(program)
+  registerDevnet(program)
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander'
 import { defaultDataDir, formatModuleTable, startNode } from '../../node/index.ts'
+import { InvalidArgumentError } from '../../../common/index.ts'
+import { isLogLevel } from '../../../kernel/index.ts'
 import type { LogEntry } from '../../../kernel/index.ts'
 
 export function registerStart (program: Command): void {
@@ -9,15 +11,17 @@ export function registerStart (program: Command): void {
     .option('--data-dir <dir>', 'the node\'s data directory', defaultDataDir())
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
     .action(async (opts: { dataDir: string, logLevel: string }) => {
-      const node = await startNode({ dataDir: opts.dataDir, config: { logLevel: opts.logLevel as LogEntry['level'] } })
+      if (!isLogLevel(opts.logLevel)) throw new InvalidArgumentError(`--log-level must be one of trace, debug, info, warn, error (got "${opts.logLevel}")`)
+      const node = await startNode({ dataDir: opts.dataDir, config: { logLevel: opts.logLevel } })
       node.kernel.logs.subscribe(printLog)
       for (const entry of node.kernel.logs.tail(undefined, 50)) printLog(entry)
-      console.log(`logos node running, data directory ${node.dataDir}`)
-      console.log(formatModuleTable(node.kernel.list()))
+      // The node runs until it is told to stop, even when no module holds a socket or timer open.
+      const keepAlive = setInterval(() => {}, 1 << 30)
       let stopping = false
       const stop = (signal: string): void => {
         if (stopping) return
         stopping = true
+        clearInterval(keepAlive)
         console.log(`${signal}: stopping`)
         node.stop().then(() => process.exit(0), (err: unknown) => {
           console.error(err)
@@ -26,6 +30,8 @@ export function registerStart (program: Command): void {
       }
       process.on('SIGINT', () => { stop('SIGINT') })
       process.on('SIGTERM', () => { stop('SIGTERM') })
+      console.log(`logos node running, data directory ${node.dataDir}`)
+      console.log(formatModuleTable(node.kernel.list()))
     })
 }
 

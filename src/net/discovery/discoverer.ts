@@ -1,0 +1,173 @@
+import { combineSignals, throwIfAborted } from '../../common/index.ts'
+import { MAX_SEARCH_TABLES } from './constants.ts'
+import { InvalidAdvertisementError, RequestFailedError } from './errors.ts'
+import { toHex } from './keyspace.ts'
+import type { Key } from './keyspace.ts'
+import { MessageType, decodeMessage, encodeMessage, messageKind } from './message.ts'
+import type { DiscoveryMessage, WirePeer } from './message.ts'
+import type { DiscoveryParams } from './params.ts'
+import { LruMap, RoutingTable } from './routing-table.ts'
+import type { PeerRef, Random } from './routing-table.ts'
+import type { DiscoveryTransport } from './transport.ts'
+import type { Advertisement, AdvertisementVerifier, ServiceInfo } from './xpr.ts'
+
+/** A verified provider: the advertisement and the entry for the service looked up. */
+export interface FoundProvider {
+  ad: Advertisement
+  service: ServiceInfo
+}
+
+export interface LookupOptions {
+  /** Stop once this many providers are found (default F_lookup). */
+  limit?: number
+  signal?: AbortSignal
+  /** Called once per provider as it is found (not for ones already found by this lookup). */
+  onProvider?: (provider: FoundProvider) => void
+}
+
+export interface LookupResult {
+  providers: FoundProvider[]
+  /** GET_ADS requests sent. */
+  messages: number
+  /** Requests that failed. */
+  failures: number
+  /** Ads refused (forged, malformed, or for another service). */
+  refused: number
+}
+
+export interface DiscovererInit {
+  self: string
+  params: DiscoveryParams
+  transport: DiscoveryTransport
+  mainTable: RoutingTable
+  verifier: AdvertisementVerifier
+  peerFromWire: (p: WirePeer) => PeerRef | undefined
+  /** Serves GET_ADS from this node's own registrar without a message (server nodes); undefined for light clients. */
+  local?: (request: DiscoveryMessage) => DiscoveryMessage | undefined
+  onPeerLearnt?: (peer: PeerRef) => void
+  /** A registrar answered: it serves discovery, whatever table it came from. */
+  onPeerAnswered?: (peer: PeerRef) => void
+  onPeerFailed?: (peer: PeerRef) => void
+  random?: Random
+}
+
+/**
+ * The discoverer role of LOGOS-SERVICE-DISCOVERY ("Discoverers", LOOKUP): a search table DiscT(service_id) seeded from
+ * KadDHT(peerID) and kept between lookups; the walk goes from the farthest bucket b_0 to the closest, asks up to
+ * K_lookup random registrars per bucket (never one twice), verifies every ad, grows DiscT from closerPeers, and
+ * stops at F_lookup (or the caller's limit) distinct advertisers or when no unqueried registrar is left. Registrars of
+ * one bucket are asked in parallel; buckets follow one another, as the spec's walk does.
+ */
+export class Discoverer {
+  private readonly init: DiscovererInit
+  private readonly random: Random
+  private readonly tables = new LruMap<string, RoutingTable>(MAX_SEARCH_TABLES)
+
+  constructor (init: DiscovererInit) {
+    this.init = init
+    this.random = init.random ?? Math.random
+  }
+
+  /** Forgets the search table of a service (one-off walks, such as table refreshes, keep none). */
+  dropTable (serviceId: Key): void {
+    this.tables.delete(toHex(serviceId))
+  }
+
+  table (serviceId: Key): RoutingTable {
+    const hex = toHex(serviceId)
+    let t = this.tables.get(hex)
+    if (t === undefined) {
+      t = new RoutingTable(serviceId, this.init.params.serviceBuckets, this.init.params.bucketSize)
+      for (const p of this.init.mainTable.peers()) t.add(p)
+      this.tables.set(hex, t)
+    }
+    return t
+  }
+
+  notePeer (peer: PeerRef): void {
+    if (peer.id === this.init.self) return
+    for (const t of this.tables.values()) t.add(peer)
+  }
+
+  forgetPeer (id: string): void {
+    for (const t of this.tables.values()) t.remove(id)
+  }
+
+  async lookup (serviceId: Key, options: LookupOptions = {}): Promise<LookupResult> {
+    const { params } = this.init
+    const limit = options.limit ?? params.fLookup
+    const table = this.table(serviceId)
+    const found = new Map<string, FoundProvider>()
+    const result: LookupResult = { providers: [], messages: 0, failures: 0, refused: 0 }
+    const request = { type: MessageType.GET_ADS, key: serviceId, closerPeers: [] }
+    const accept = (ads: Uint8Array[]): void => {
+      for (const bytes of ads) {
+        if (found.size >= limit) return
+        let verified: FoundProvider
+        try {
+          verified = this.init.verifier.openFor(bytes, serviceId)
+        } catch (err) {
+          if (!(err instanceof InvalidAdvertisementError)) throw err
+          result.refused++
+          continue
+        }
+        if (verified.ad.peerIdString === this.init.self) continue
+        const known = found.get(verified.ad.peerIdString)
+        if (known !== undefined && known.ad.seq >= verified.ad.seq) continue
+        found.set(verified.ad.peerIdString, verified)
+        if (known === undefined) options.onProvider?.(verified)
+      }
+    }
+
+    const local = this.init.local?.(request)
+    if (local?.getAds !== undefined) accept(local.getAds.advertisements)
+
+    const queried = new Set<string>([this.init.self])
+    for (let i = 0; i < table.bucketCount && found.size < limit; i++) {
+      let asked = 0
+      while (asked < params.kLookup && found.size < limit) {
+        throwIfAborted(options.signal)
+        const batch: PeerRef[] = []
+        while (asked + batch.length < params.kLookup) {
+          const p = table.randomIn(i, queried, this.random)
+          if (p === undefined) break
+          queried.add(p.id)
+          batch.push(p)
+        }
+        if (batch.length === 0) break
+        asked += batch.length
+        result.messages += batch.length
+        const replies = await Promise.allSettled(batch.map(async p => await this.ask(p, request, options.signal)))
+        throwIfAborted(options.signal)
+        replies.forEach((r, j) => {
+          const peer = batch[j] as PeerRef
+          if (r.status === 'rejected') {
+            result.failures++
+            table.remove(peer.id)
+            this.init.onPeerFailed?.(peer)
+            return
+          }
+          this.init.onPeerAnswered?.(peer)
+          for (const wp of r.value.closerPeers) {
+            const learnt = this.init.peerFromWire(wp)
+            if (learnt === undefined || learnt.id === this.init.self) continue
+            table.add(learnt)
+            this.init.onPeerLearnt?.(learnt)
+          }
+          accept(r.value.getAds?.advertisements ?? [])
+        })
+      }
+    }
+    result.providers = [...found.values()]
+    return result
+  }
+
+  private async ask (peer: PeerRef, request: DiscoveryMessage, signal: AbortSignal | undefined): Promise<DiscoveryMessage> {
+    const bytes = await this.init.transport.request(peer, encodeMessage(request), {
+      signal: combineSignals([signal], this.init.params.requestTimeoutMs)
+    })
+    const response = decodeMessage(bytes)
+    if (messageKind(response.type) !== 'getAds') throw new RequestFailedError('registrar answered GET_ADS with something else')
+    return response
+  }
+}

@@ -1,0 +1,75 @@
+import {
+  ADVERT_EXPIRY_MS, AD_CACHE_CAPACITY, BUCKET_SIZE, F_LOOKUP, F_RETURN, IP_SIMILARITY_WEIGHT, K_LOOKUP, K_REGISTER,
+  MAINTENANCE_INTERVAL_MS, OCCUPANCY_EXPONENT, REFRESH_INTERVAL_MS, REGISTRATION_WINDOW_MS, REQUEST_TIMEOUT_MS, SAFETY_PARAMETER,
+  SERVICE_BUCKETS
+} from './constants.ts'
+import { InvalidArgumentError } from '../../common/index.ts'
+
+/** The protocol's parameters (LOGOS-SERVICE-DISCOVERY, "System Parameters") and the timers that drive it. */
+export interface DiscoveryParams {
+  /** K_register: registrations kept per bucket of an advertise table. */
+  kRegister: number
+  /** K_lookup: registrars queried per bucket of a search table. */
+  kLookup: number
+  /** F_lookup: advertisers a lookup collects before it stops. */
+  fLookup: number
+  /** F_return: ads one registrar returns. */
+  fReturn: number
+  /** E, in ms (tickets carry whole seconds, so use multiples of 1000). */
+  advertExpiryMs: number
+  /** C. */
+  cacheCapacity: number
+  /** P_occ. */
+  occupancyExponent: number
+  /** G. */
+  safetyParameter: number
+  /** Weight of the IP similarity score (1 = the spec's formula; 0 ignores addresses, e.g. on one loopback host). */
+  ipSimilarityWeight: number
+  /** delta, in ms. */
+  registrationWindowMs: number
+  /** m. */
+  serviceBuckets: number
+  /** Peers per bucket. */
+  bucketSize: number
+  /** Deadline of one request. */
+  requestTimeoutMs: number
+  /** How often advertisers top their buckets up. */
+  maintenanceIntervalMs: number
+  /** How often KadDHT(peerID) is refreshed by a walk to a random key. */
+  refreshIntervalMs: number
+}
+
+export const DEFAULT_PARAMS: Readonly<DiscoveryParams> = Object.freeze({
+  kRegister: K_REGISTER,
+  kLookup: K_LOOKUP,
+  fLookup: F_LOOKUP,
+  fReturn: F_RETURN,
+  advertExpiryMs: ADVERT_EXPIRY_MS,
+  cacheCapacity: AD_CACHE_CAPACITY,
+  occupancyExponent: OCCUPANCY_EXPONENT,
+  safetyParameter: SAFETY_PARAMETER,
+  ipSimilarityWeight: IP_SIMILARITY_WEIGHT,
+  registrationWindowMs: REGISTRATION_WINDOW_MS,
+  serviceBuckets: SERVICE_BUCKETS,
+  bucketSize: BUCKET_SIZE,
+  requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  maintenanceIntervalMs: MAINTENANCE_INTERVAL_MS,
+  refreshIntervalMs: REFRESH_INTERVAL_MS
+})
+
+/** The defaults with `init` over them; refuses values that would break the protocol. */
+export function resolveParams (init: Partial<DiscoveryParams> = {}): DiscoveryParams {
+  const p: DiscoveryParams = { ...DEFAULT_PARAMS }
+  for (const [k, v] of Object.entries(init)) {
+    if (v === undefined) continue
+    if (!(k in DEFAULT_PARAMS)) throw new InvalidArgumentError(`unknown discovery parameter "${k}"`)
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InvalidArgumentError(`discovery parameter "${k}" must be a finite number >= 0`)
+    p[k as keyof DiscoveryParams] = v
+  }
+  for (const k of ['kRegister', 'kLookup', 'fLookup', 'fReturn', 'cacheCapacity', 'serviceBuckets', 'bucketSize'] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < 1) throw new InvalidArgumentError(`discovery parameter "${k}" must be a positive integer`)
+  }
+  if (p.serviceBuckets > 256) throw new InvalidArgumentError('serviceBuckets must be at most 256 (bits of a key)')
+  if (p.advertExpiryMs < 1000) throw new InvalidArgumentError('advertExpiryMs must be at least 1000 (tickets count whole seconds)')
+  return p
+}

@@ -1,0 +1,1071 @@
+import { randomBytes } from 'node:crypto'
+import { TypedEventEmitter } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CODE_IP4, CODE_P2P, CODE_QUIC_V1, CODE_TCP, CODE_UDP, multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import {
+  ADDRESS_LENGTH, PACKET_LENGTH, REPLY_DATA_CAPACITY, REPLY_STATUS, buildPacket, createSurb, decodeAddress,
+  decodeForwardMessage, decodeReplyMessage, decodeSurb, encodeAddress, encodeForwardMessage, encodeReplyMessage,
+  encodeSurb, forwardDataCapacity, importPoint, isZeroAddress, processPacket, recoverReply, useSurb
+} from '../../crypto/sphinx/index.ts'
+import type { PathHop, Surb } from '../../crypto/sphinx/index.ts'
+import { AbortedError, LogosError, UnexpectedError, combineSignals, raceSignal } from '../../common/index.ts'
+import type { AbortOptions } from '../../common/index.ts'
+import * as C from './constants.ts'
+import { CoverScheduler, coverRatePerSecond } from './cover-traffic.ts'
+import type { CoverStrategy } from './cover-traffic.ts'
+import {
+  MixDeliveryFailedError, MixDuplicateHandlerError, MixFrameError, MixMessageTooLargeError, MixNotEnoughNodesError,
+  MixNotStartedError, MixQueueFullError, MixReplyTimeoutError, MixSlotsExhaustedError, MixSpamProofError,
+  MixUnknownSurbError, MixUnroutableDestinationError
+} from './errors.ts'
+import { deliverRemote, serveDelivery } from './exit-layer.ts'
+import type { MixHandler } from './exit-layer.ts'
+import { Reassembler, planFragments } from './fragmentation.ts'
+import { KeyManager } from './key-manager.ts'
+import { DiscoveryMixNodeSource } from './node-source.ts'
+import type { MixDiscovery, MixNodeInfo, MixNodeSource } from './node-source.ts'
+import { OutboundStreams } from './outbound.ts'
+import type { MixConnectionManager } from './outbound.ts'
+import { exponentialDelay, sample } from './random.ts'
+import { SlotPool } from './slot-pool.ts'
+import type { QueuedCover } from './slot-pool.ts'
+import { appendProof, splitProof } from './spam-protection.ts'
+import type { MixSpamProtection } from './spam-protection.ts'
+import { SurbStore } from './surb-store.ts'
+import { FrameDecoder } from './wire.ts'
+
+/** The libp2p components the service needs (a subset of js-libp2p's, so tests can hand in just these). */
+export interface MixComponents {
+  peerId: PeerId
+  registrar: {
+    handle: (protocol: string, handler: (stream: Stream, connection: Connection) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
+    unhandle: (protocol: string) => Promise<void>
+  }
+  connectionManager: MixConnectionManager
+  addressManager: { getAddresses: () => Multiaddr[] }
+  peerStore?: { get: (peerId: PeerId) => Promise<{ addresses: Array<{ multiaddr: Multiaddr }> }> }
+  logger?: ComponentLogger
+  /** libp2p's event bus: 'self:peer:update' tells of new listen addresses. */
+  events?: { addEventListener: (type: 'self:peer:update', listener: () => void) => void, removeEventListener: (type: 'self:peer:update', listener: () => void) => void }
+}
+
+/** Options of the service; every default is in constants.ts with its reason. */
+export interface MixnetInit {
+  /** The protocol id (default /mix/1.0.0). */
+  protocol?: string
+  /** Hops per path, the exit included (default 3, LOGOS-MIXNET's L). */
+  pathLength?: number
+  /** Mean delay written into the header for each intermediate hop (ms). */
+  meanDelayMs?: number
+  /** Mean of the delay before a locally originated packet leaves (ms). */
+  senderDelayMs?: number
+  /** Mean of the delay the exit holds a message before delivering it (ms; 0: at once). */
+  exitDelayMs?: number
+  /**
+   * Mixing: hold each packet for its sampled delay (default true). False forwards at once whatever the header says:
+   * for benchmarks and tests only, since it is no mixing at all.
+   */
+  mixing?: boolean
+  /** A floor under every sampled delay (useful with slow spam proofs, so proving time does not show). */
+  minDelayMs?: number
+  /** The X25519 mix key (32 bytes); generated when absent. */
+  mixPrivateKey?: Uint8Array
+  /** Rotate the mix key this often (0: never, except when the replay table fills). */
+  keyRotationIntervalMs?: number
+  keyGraceMs?: number
+  replayCacheSize?: number
+  /** Where mix nodes come from. Default: capability discovery (`components.discovery`), else nothing. */
+  nodeSource?: MixNodeSource | ((components: MixComponents) => MixNodeSource)
+  /** Per-hop DoS protection (mix-dos-protection.md 4.2); none by default. */
+  spamProtection?: MixSpamProtection
+  /** Cover traffic: strategy (default 'constant') and rate fraction f (default 0.7). */
+  cover?: { strategy?: CoverStrategy, rateFraction?: number }
+  /** The slot budget R per epoch of P ms (taken from the spam protection when it states them). */
+  slotsPerEpoch?: number
+  epochMs?: number
+  /** The address other nodes reach this one at, for SURBs and cover loops (default: the first IPv4 TCP/QUIC address). */
+  announceAddress?: Multiaddr | string
+  maxMessageBytes?: number
+  requestTimeoutMs?: number
+  surbTtlMs?: number
+  maxSurbsStored?: number
+  maxPendingRequests?: number
+  maxReassemblies?: number
+  maxReassemblyBytes?: number
+  reassemblyTimeoutMs?: number
+  deliveryTimeoutMs?: number
+  maxConcurrentDeliveries?: number
+  maxDelayedPackets?: number
+  maxConcurrentVerifications?: number
+  maxQueuedSends?: number
+  maxQueuedPerPeer?: number
+  maxOutboundPeers?: number
+  maxInboundStreams?: number
+}
+
+/** Who a message is for: a peer id (its addresses come from the mix node source or the peer store) or a multiaddr ending in /p2p/<id>. */
+export type MixDestination = PeerId | Multiaddr | { peerId: PeerId, multiaddrs: Multiaddr[] }
+
+export interface MixSendOptions extends AbortOptions {
+  /**
+   * Make the destination itself the exit (mix.md 9.3): it must be a known mix node; the message is then decrypted
+   * only inside it. Default false: a random exit forwards to the destination (LOGOS-MIXNET's forward delivery).
+   */
+  exitIsDestination?: boolean
+}
+
+export interface MixRequestOptions extends MixSendOptions {
+  /** SURBs to attach (default 1, at most 16); each carries up to 3961 bytes of reply. */
+  surbs?: number
+  /** How long to wait for the reply (default 30 s). */
+  timeoutMs?: number
+}
+
+/** What happened to one incoming packet. */
+export type PacketOutcome =
+  | { type: 'forwarded', delayMs: number }
+  | { type: 'fragment' }
+  | { type: 'delivered', protocol: string }
+  | { type: 'cover' }
+  | { type: 'reply' }
+
+export interface MixStats {
+  received: number
+  /** Rejections by error code (every drop has one). */
+  rejected: Record<string, number>
+  coverSent: number
+  coverReturned: number
+  keyRotations: number
+  replayTableSize: number
+  delayedPackets: number
+  pendingRequests: number
+  storedSurbs: number
+  reassemblies: number
+  knownNodes: number
+  slotsRemaining: number
+}
+
+export interface MixnetEvents {
+  /** A packet was dropped; `code` says why. */
+  'packet:rejected': CustomEvent<{ code: string, error: Error }>
+  /** A message for a protocol without a handler reached this node as its exit-and-destination. */
+  message: CustomEvent<{ protocol: string, data: Uint8Array }>
+  /** One of our cover loops came back. */
+  'cover:returned': CustomEvent<void>
+  /** The mix key changed; `publicKey` is the new one (already re-advertised). */
+  'key:rotated': CustomEvent<{ publicKey: Uint8Array }>
+}
+
+/** The js-libp2p mix service. */
+export interface Mixnet extends Startable, TypedEventTarget<MixnetEvents> {
+  readonly protocol: string
+  /** The current X25519 mix public key (what our record advertises). */
+  readonly publicKey: Uint8Array
+  /** Sends a message anonymously; resolves when every packet has left for its first hop. */
+  send: (destination: MixDestination, protocol: string, data: Uint8Array, options?: MixSendOptions) => Promise<void>
+  /** Sends with SURBs and resolves to the destination's answer. */
+  request: (destination: MixDestination, protocol: string, data: Uint8Array, options?: MixRequestOptions) => Promise<Uint8Array>
+  /** Serves a protocol for messages arriving through the mixnet (as exit-destination or from an exit). */
+  handle: (protocol: string, handler: MixHandler) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+  /** Processes one packet as received from the wire (Sphinx packet || proof). */
+  receive: (wire: Uint8Array, options?: AbortOptions) => Promise<PacketOutcome>
+  /** Switches to a new mix key now and re-advertises it. */
+  rotateKey: (options?: AbortOptions) => Promise<Uint8Array>
+  /** The mix nodes the node source knows now. */
+  knownNodes: () => MixNodeInfo[]
+  getStats: () => MixStats
+}
+
+interface NodeEntry {
+  peerId: PeerId
+  multiaddr: Multiaddr
+  hop: PathHop
+  fingerprint: string
+}
+
+interface ExitFragmentMeta {
+  destination: Uint8Array
+  surbs: Uint8Array[]
+}
+
+interface PendingRequest {
+  resolve: (data: Uint8Array) => void
+  reject: (err: Error) => void
+  reassembler: Reassembler<undefined>
+  timer: ReturnType<typeof setTimeout>
+}
+
+interface QueuedSend {
+  run: () => void
+  fail: (err: Error) => void
+}
+
+const STATUS_NAMES = Object.fromEntries(Object.entries(REPLY_STATUS).map(([k, v]) => [v, k])) as Record<number, string>
+
+/** The mix protocol service: relay, exit, sender and SURB replier in one (mix.md 7). */
+export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mixnet {
+  readonly protocol: string
+  private readonly components: MixComponents
+  private readonly log: Logger
+  private readonly pathLength: number
+  private readonly meanDelayMs: number
+  private readonly senderDelayMs: number
+  private readonly exitDelayMs: number
+  private readonly mixing: boolean
+  private readonly minDelayMs: number
+  private readonly keyRotationIntervalMs: number
+  private readonly keys: KeyManager
+  private readonly spam?: MixSpamProtection
+  private readonly proofLength: number
+  private readonly slots: SlotPool
+  private readonly epochMs: number
+  private readonly coverStrategy: CoverStrategy
+  private readonly coverFraction: number
+  private cover?: CoverScheduler
+  private readonly outbound: OutboundStreams
+  private readonly surbs: SurbStore
+  private readonly exitReassembler: Reassembler<ExitFragmentMeta>
+  private readonly requests = new Map<string, PendingRequest>()
+  private readonly handlers = new Map<string, MixHandler>()
+  private readonly sendQueue: QueuedSend[] = []
+  private readonly init: Required<Pick<MixnetInit, 'maxMessageBytes' | 'requestTimeoutMs' | 'surbTtlMs' | 'maxPendingRequests' | 'deliveryTimeoutMs' | 'maxConcurrentDeliveries' | 'maxDelayedPackets' | 'maxConcurrentVerifications' | 'maxQueuedSends' | 'maxInboundStreams' | 'reassemblyTimeoutMs'>>
+  private readonly nodeSourceInit?: MixNodeSource | ((components: MixComponents) => MixNodeSource)
+  private nodeSource?: MixNodeSource
+  private readonly announceAddress?: Multiaddr
+  private readonly nodeCache = new Map<string, NodeEntry>()
+  private readonly hopCache = new Map<string, { peerId: PeerId, multiaddr: Multiaddr }>()
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  private controller = new AbortController()
+  private started = false
+  private delayed = 0
+  private verifying = 0
+  private delivering = 0
+  private epochTimer?: ReturnType<typeof setTimeout>
+  private rotationTimer?: ReturnType<typeof setInterval>
+  private sweepTimer?: ReturnType<typeof setInterval>
+  private offEpoch?: () => void
+  private advertisedAddress?: string
+  private readonly stats = { received: 0, rejected: {} as Record<string, number>, coverSent: 0, coverReturned: 0 }
+
+  constructor (components: MixComponents, init: MixnetInit = {}) {
+    super()
+    this.components = components
+    this.log = (components.logger ?? defaultLogger()).forComponent('logos:mix')
+    this.protocol = init.protocol ?? C.MIX_PROTOCOL
+    this.pathLength = init.pathLength ?? C.PATH_LENGTH
+    if (!Number.isInteger(this.pathLength) || this.pathLength < 1 || this.pathLength > 5) throw new RangeError('pathLength is 1..5')
+    this.meanDelayMs = init.meanDelayMs ?? C.MEAN_DELAY_MS
+    this.senderDelayMs = init.senderDelayMs ?? C.SENDER_DELAY_MS
+    this.exitDelayMs = init.exitDelayMs ?? C.EXIT_DELAY_MS
+    this.mixing = init.mixing ?? true
+    this.minDelayMs = init.minDelayMs ?? 0
+    this.keyRotationIntervalMs = init.keyRotationIntervalMs ?? C.KEY_ROTATION_INTERVAL_MS
+    this.keys = new KeyManager({
+      privateKey: init.mixPrivateKey,
+      replayCacheSize: init.replayCacheSize ?? C.REPLAY_CACHE_SIZE,
+      graceMs: init.keyGraceMs ?? C.KEY_GRACE_MS,
+      onExhausted: () => { this.rotateKey().catch(err => { this.log.error('key rotation failed: %e', err) }) }
+    })
+    this.spam = init.spamProtection
+    this.proofLength = this.spam?.proofLength ?? 0
+    this.epochMs = this.spam?.epochMs ?? init.epochMs ?? C.EPOCH_MS
+    this.slots = new SlotPool(this.spam?.slotsPerEpoch ?? init.slotsPerEpoch ?? C.SLOTS_PER_EPOCH)
+    this.coverStrategy = init.cover?.strategy ?? 'constant'
+    this.coverFraction = init.cover?.rateFraction ?? C.COVER_RATE_FRACTION
+    this.outbound = new OutboundStreams(components.connectionManager, {
+      protocol: this.protocol,
+      maxPeers: init.maxOutboundPeers ?? C.MAX_OUTBOUND_PEERS,
+      maxQueuedPerPeer: init.maxQueuedPerPeer ?? C.MAX_QUEUED_PER_PEER,
+      idleMs: C.OUTBOUND_IDLE_MS,
+      dialTimeoutMs: C.DIAL_TIMEOUT_MS
+    })
+    this.surbs = new SurbStore(init.maxSurbsStored ?? C.MAX_SURBS_STORED)
+    const maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
+    this.exitReassembler = new Reassembler({
+      maxMessages: init.maxReassemblies ?? C.MAX_REASSEMBLIES,
+      maxBytes: init.maxReassemblyBytes ?? C.MAX_REASSEMBLY_BYTES,
+      timeoutMs: init.reassemblyTimeoutMs ?? C.REASSEMBLY_TIMEOUT_MS,
+      maxFragments: Math.ceil(maxMessageBytes / 1000) + 1
+    })
+    this.init = {
+      maxMessageBytes,
+      requestTimeoutMs: init.requestTimeoutMs ?? C.REQUEST_TIMEOUT_MS,
+      surbTtlMs: init.surbTtlMs ?? C.SURB_TTL_MS,
+      maxPendingRequests: init.maxPendingRequests ?? C.MAX_PENDING_REQUESTS,
+      deliveryTimeoutMs: init.deliveryTimeoutMs ?? C.DELIVERY_TIMEOUT_MS,
+      maxConcurrentDeliveries: init.maxConcurrentDeliveries ?? C.MAX_CONCURRENT_DELIVERIES,
+      maxDelayedPackets: init.maxDelayedPackets ?? C.MAX_DELAYED_PACKETS,
+      maxConcurrentVerifications: init.maxConcurrentVerifications ?? C.MAX_CONCURRENT_VERIFICATIONS,
+      maxQueuedSends: init.maxQueuedSends ?? C.MAX_QUEUED_SENDS,
+      maxInboundStreams: init.maxInboundStreams ?? C.MAX_INBOUND_STREAMS,
+      reassemblyTimeoutMs: init.reassemblyTimeoutMs ?? C.REASSEMBLY_TIMEOUT_MS
+    }
+    this.nodeSourceInit = init.nodeSource
+    this.announceAddress = init.announceAddress === undefined ? undefined : multiaddr(init.announceAddress.toString())
+  }
+
+  readonly [Symbol.toStringTag] = '@logos/mix'
+
+  get publicKey (): Uint8Array {
+    return this.keys.publicKey
+  }
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.controller = new AbortController()
+    this.nodeSource = this.resolveNodeSource()
+    await this.components.registrar.handle(this.protocol, (stream, connection) => { this.onStream(stream, connection) }, {
+      maxInboundStreams: this.init.maxInboundStreams,
+      maxOutboundStreams: C.MAX_OUTBOUND_STREAMS,
+      runOnLimitedConnection: false
+    })
+    this.outbound.start()
+    // Handlers registered before start (or before a stop) serve from now on.
+    for (const [protocol, handler] of this.handlers) await this.registerHandler(protocol, handler)
+    this.started = true
+    this.startEpochs()
+    this.sweepTimer = setInterval(() => { this.sweep() }, 5_000)
+    this.sweepTimer.unref?.()
+    if (this.keyRotationIntervalMs > 0) {
+      this.rotationTimer = setInterval(() => { this.rotateKey().catch(err => { this.log.error('key rotation failed: %e', err) }) }, this.keyRotationIntervalMs)
+      this.rotationTimer.unref?.()
+    }
+    const rate = coverRatePerSecond(this.coverFraction, this.slots.slotsPerEpoch, this.pathLength, this.epochMs)
+    this.cover = new CoverScheduler(this.coverStrategy, rate, () => { this.coverTick() })
+  }
+
+  /** After every libp2p service started (the discovery service among them): look for nodes, advertise, cover. */
+  async afterStart (): Promise<void> {
+    if (!this.started) return
+    await this.nodeSource?.start?.()
+    this.components.events?.addEventListener('self:peer:update', this.onSelfUpdate)
+    this.advertise()
+    this.cover?.start()
+  }
+
+  /** For use outside js-libp2p (tests, benchmarks): start and afterStart in one. */
+  async startAll (): Promise<void> {
+    await this.start()
+    await this.afterStart()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.controller.abort(new AbortedError('mix service stopped'))
+    this.cover?.stop()
+    this.offEpoch?.()
+    if (this.epochTimer !== undefined) clearTimeout(this.epochTimer)
+    if (this.rotationTimer !== undefined) clearInterval(this.rotationTimer)
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    this.delayed = 0
+    this.verifying = 0
+    this.delivering = 0
+    this.slots.clear()
+    for (const q of this.sendQueue.splice(0)) q.fail(new MixNotStartedError())
+    for (const [id, r] of this.requests) {
+      clearTimeout(r.timer)
+      r.reject(new MixNotStartedError())
+      this.requests.delete(id)
+    }
+    this.surbs.clear()
+    this.exitReassembler.clear()
+    this.components.events?.removeEventListener('self:peer:update', this.onSelfUpdate)
+    this.advertisedAddress = undefined
+    this.nodeSource?.stopAdvertising?.()
+    await this.nodeSource?.stop?.()
+    this.outbound.stop()
+    await this.components.registrar.unhandle(this.protocol)
+    for (const protocol of this.handlers.keys()) await this.components.registrar.unhandle(protocol).catch(() => {})
+  }
+
+  knownNodes (): MixNodeInfo[] {
+    return this.nodeSource?.getNodes() ?? []
+  }
+
+  getStats (): MixStats {
+    return {
+      received: this.stats.received,
+      rejected: { ...this.stats.rejected },
+      coverSent: this.stats.coverSent,
+      coverReturned: this.stats.coverReturned,
+      keyRotations: this.keys.rotations,
+      replayTableSize: this.keys.replayTableSize(),
+      delayedPackets: this.delayed,
+      pendingRequests: this.requests.size,
+      storedSurbs: this.surbs.size,
+      reassemblies: this.exitReassembler.size,
+      knownNodes: this.nodeSource?.getNodes().length ?? 0,
+      slotsRemaining: this.slots.slotsRemaining
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Keys, nodes, epochs
+  // ------------------------------------------------------------------------------------------------------------
+
+  async rotateKey (options: AbortOptions = {}): Promise<Uint8Array> {
+    const publicKey = this.keys.rotate()
+    this.safeDispatch('key:rotated', { publicKey })
+    if (this.started) await this.nodeSource?.advertise?.(publicKey, options)
+    return publicKey
+  }
+
+  /**
+   * Advertises the mix capability with our key once this node has an address a hop address can carry (libp2p
+   * starts listening in its afterStart, concurrently with ours), and again whenever that address changes.
+   */
+  private advertise (): void {
+    const signal = this.controller.signal
+    const run = async (): Promise<void> => {
+      let address = this.ownAddressKey()
+      for (let waited = 0; address === undefined; waited += 100) {
+        if (waited > C.DIAL_TIMEOUT_MS * 3) throw new MixUnroutableDestinationError('no IPv4 TCP or QUIC listen address to advertise')
+        await this.sleep(100, signal)
+        address = this.ownAddressKey()
+      }
+      this.advertisedAddress = address
+      await this.nodeSource?.advertise?.(this.keys.publicKey, { signal })
+    }
+    run().catch(err => {
+      if (!signal.aborted) this.log('advertising the mix capability failed: %s', (err as Error).message)
+    })
+  }
+
+  private ownAddressKey (): string | undefined {
+    try {
+      return Buffer.from(this.selfHop().address).toString('hex')
+    } catch {
+      return undefined
+    }
+  }
+
+  private readonly onSelfUpdate = (): void => {
+    if (!this.started || this.advertisedAddress === undefined) return
+    const address = this.ownAddressKey()
+    if (address !== undefined && address !== this.advertisedAddress) this.advertise()
+  }
+
+  private resolveNodeSource (): MixNodeSource | undefined {
+    if (typeof this.nodeSourceInit === 'function') return this.nodeSourceInit(this.components)
+    if (this.nodeSourceInit !== undefined) return this.nodeSourceInit
+    let discovery: MixDiscovery | undefined
+    try {
+      // js-libp2p's components proxy throws for a service that is not configured.
+      discovery = (this.components as unknown as { discovery?: MixDiscovery }).discovery
+    } catch {
+      discovery = undefined
+    }
+    if (discovery === undefined) return undefined
+    return new DiscoveryMixNodeSource(discovery, { protocol: this.protocol, self: this.components.peerId, log: (m, ...a) => { this.log(m, ...a) } })
+  }
+
+  private startEpochs (): void {
+    const onEpoch = (epoch: bigint): void => {
+      this.slots.resetEpoch(epoch)
+      this.drainSendQueue()
+    }
+    if (this.spam?.onEpochChange !== undefined) {
+      this.offEpoch = this.spam.onEpochChange(onEpoch)
+      return
+    }
+    const tick = (): void => {
+      const now = Date.now()
+      onEpoch(BigInt(Math.floor(now / this.epochMs)))
+      this.epochTimer = setTimeout(tick, this.epochMs - (now % this.epochMs))
+      this.epochTimer.unref?.()
+    }
+    tick()
+  }
+
+  /** Mix nodes usable in paths: a valid key and an address that fits in 94 bytes. */
+  private eligibleNodes (exclude: PeerId[]): NodeEntry[] {
+    const out: NodeEntry[] = []
+    const source = this.nodeSource?.getNodes() ?? []
+    for (const n of source) {
+      if (n.peerId.equals(this.components.peerId) || exclude.some(e => e.equals(n.peerId))) continue
+      const entry = this.nodeEntry(n)
+      if (entry !== undefined) out.push(entry)
+    }
+    return out
+  }
+
+  private nodeEntry (n: MixNodeInfo): NodeEntry | undefined {
+    const id = n.peerId.toString()
+    const fingerprint = Buffer.from(n.mixPublicKey).toString('hex') + n.multiaddrs.map(m => m.toString()).join(',')
+    const cached = this.nodeCache.get(id)
+    if (cached !== undefined && cached.fingerprint === fingerprint) return cached
+    for (const ma of n.multiaddrs) {
+      const base = transportPart(ma)
+      if (base === undefined) continue
+      try {
+        const address = encodeAddress(n.peerId, base)
+        const entry: NodeEntry = { peerId: n.peerId, multiaddr: base, hop: { publicKey: n.mixPublicKey, address, keyObject: importPoint(n.mixPublicKey) }, fingerprint }
+        this.nodeCache.delete(id)
+        this.nodeCache.set(id, entry)
+        while (this.nodeCache.size > C.MAX_KNOWN_NODES) {
+          const oldest = this.nodeCache.keys().next().value
+          if (oldest === undefined) break
+          this.nodeCache.delete(oldest)
+        }
+        return entry
+      } catch {
+        continue
+      }
+    }
+    return undefined
+  }
+
+  /** This node's own hop (key + address), the last hop of its SURBs and cover loops. */
+  private selfHop (): PathHop {
+    const candidates = this.announceAddress !== undefined ? [this.announceAddress] : this.components.addressManager.getAddresses()
+    for (const ma of candidates) {
+      const base = transportPart(ma)
+      if (base === undefined) continue
+      try {
+        return { publicKey: this.keys.publicKey, address: encodeAddress(this.components.peerId, base) }
+      } catch {
+        continue
+      }
+    }
+    throw new MixUnroutableDestinationError('this node has no IPv4 TCP or QUIC address for replies to come back to')
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Sending
+  // ------------------------------------------------------------------------------------------------------------
+
+  async send (destination: MixDestination, protocol: string, data: Uint8Array, options: MixSendOptions = {}): Promise<void> {
+    this.assertStarted()
+    await this.dispatch(destination, protocol, data, [], options)
+  }
+
+  async request (destination: MixDestination, protocol: string, data: Uint8Array, options: MixRequestOptions = {}): Promise<Uint8Array> {
+    this.assertStarted()
+    const surbCount = options.surbs ?? C.DEFAULT_SURBS
+    if (!Number.isInteger(surbCount) || surbCount < 1 || surbCount > C.MAX_SURBS_PER_REQUEST) throw new RangeError(`surbs is 1..${C.MAX_SURBS_PER_REQUEST}`)
+    if (this.requests.size >= this.init.maxPendingRequests) throw new MixQueueFullError('pending requests', this.init.maxPendingRequests)
+    const timeoutMs = options.timeoutMs ?? this.init.requestTimeoutMs
+    const requestId = randomBytes(12).toString('hex')
+    const self = this.selfHop()
+    const target = await this.resolveDestination(destination, options.exitIsDestination === true)
+    const route = this.route(target)
+    // The return path avoids the exit (it sends the reply to the return path's first hop) and the destination.
+    const returnNodes = this.eligibleNodes([target.peerId, route.exit.peerId])
+    if (returnNodes.length < this.pathLength - 1) throw new MixNotEnoughNodesError(this.pathLength - 1, returnNodes.length)
+
+    const reply = new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.finishRequest(requestId)
+        reject(new MixReplyTimeoutError(timeoutMs))
+      }, timeoutMs)
+      this.requests.set(requestId, {
+        resolve,
+        reject,
+        timer,
+        reassembler: new Reassembler({ maxMessages: 1, maxBytes: surbCount * REPLY_DATA_CAPACITY, timeoutMs, maxFragments: surbCount })
+      })
+    })
+    // The promise may reject before we await it (a failed dispatch); keep that from being an unhandled rejection.
+    reply.catch(() => {})
+    try {
+      const surbs: Uint8Array[] = []
+      const expiresAt = Date.now() + Math.max(this.init.surbTtlMs, timeoutMs)
+      for (let i = 0; i < surbCount; i++) {
+        const path = sample(returnNodes, this.pathLength - 1)
+        const { surb, secrets } = createSurb({
+          hops: [...path.map(n => n.hop), self],
+          delays: path.map(() => this.meanDelayMs),
+          id: randomBytes(16),
+          replyKey: randomBytes(16),
+          ephemeral: randomBytes(32)
+        })
+        this.surbs.put(secrets, requestId, expiresAt)
+        surbs.push(encodeSurb(surb))
+      }
+      await this.dispatchTo(target, route, protocol, data, surbs, options)
+    } catch (err) {
+      this.finishRequest(requestId)
+      throw err
+    }
+    return await raceSignal(reply, options.signal).catch((err: Error) => {
+      this.finishRequest(requestId)
+      throw err
+    })
+  }
+
+  private finishRequest (requestId: string): void {
+    const r = this.requests.get(requestId)
+    if (r !== undefined) clearTimeout(r.timer)
+    this.requests.delete(requestId)
+    this.surbs.dropRequest(requestId)
+  }
+
+  private async dispatch (destination: MixDestination, protocol: string, data: Uint8Array, surbs: Uint8Array[], options: MixSendOptions): Promise<void> {
+    const target = await this.resolveDestination(destination, options.exitIsDestination === true)
+    await this.dispatchTo(target, this.route(target), protocol, data, surbs, options)
+  }
+
+  /** The exit every fragment of a message shares, and the nodes the other hops are drawn from. */
+  private route (target: ResolvedDestination): { exit: NodeEntry, others: NodeEntry[] } {
+    const nodes = this.eligibleNodes([target.peerId])
+    const exit = target.exit ?? sample(nodes, 1)[0]
+    if (exit === undefined) throw new MixNotEnoughNodesError(this.pathLength, nodes.length)
+    const others = nodes.filter(n => !n.peerId.equals(exit.peerId))
+    if (others.length < this.pathLength - 1) throw new MixNotEnoughNodesError(this.pathLength, others.length + 1)
+    return { exit, others }
+  }
+
+  private async dispatchTo (target: ResolvedDestination, route: { exit: NodeEntry, others: NodeEntry[] }, protocol: string, data: Uint8Array, surbs: Uint8Array[], options: AbortOptions): Promise<void> {
+    if (data.length > this.init.maxMessageBytes) throw new MixMessageTooLargeError(data.length, this.init.maxMessageBytes)
+    const plan = planFragments(data.length, protocol, surbs.length, C.MAX_SURBS_PER_PACKET)
+    const { exit, others } = route
+    const messageId = randomBytes(8)
+    const packets: Array<{ first: NodeEntry, packet: Uint8Array }> = []
+    let offset = 0
+    let surbOffset = 0
+    plan.forEach((f, index) => {
+      const m = encodeForwardMessage({
+        codec: protocol,
+        surbs: surbs.slice(surbOffset, surbOffset + f.surbs),
+        fragment: { messageId, index, count: plan.length },
+        data: data.subarray(offset, offset + f.bytes)
+      })
+      offset += f.bytes
+      surbOffset += f.surbs
+      const path = [...sample(others, this.pathLength - 1), exit]
+      const { packet } = buildPacket({
+        hops: path.map(n => n.hop),
+        delays: path.slice(1).map(() => this.meanDelayMs),
+        exit: { destination: target.address },
+        ephemeral: randomBytes(32),
+        message: m
+      })
+      packets.push({ first: path[0] as NodeEntry, packet })
+    })
+    await Promise.all(packets.map(async p => { await this.originate(p.first.peerId, p.first.multiaddr, p.packet, options) }))
+  }
+
+  /**
+   * A locally originated packet: claim a slot (or wait for the next epoch's, mix-cover-traffic.md 6.3), wait the
+   * sender's delay while its proof is made, then send.
+   */
+  private async originate (peerId: PeerId, addr: Multiaddr, packet: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    await this.claimForLocal(options)
+    const signal = combineSignals([options.signal, this.controller.signal])
+    const proof = this.makeProof(packet, signal)
+    await this.sleep(this.sample(this.senderDelayMs), signal)
+    const wire = appendProof(packet, await proof)
+    await this.outbound.send(peerId, addr, wire, { signal })
+  }
+
+  private async claimForLocal (options: AbortOptions): Promise<void> {
+    if (this.slots.claim()) return
+    if (this.sendQueue.length >= this.init.maxQueuedSends) throw new MixQueueFullError('sends waiting for the next epoch', this.init.maxQueuedSends)
+    await raceSignal(new Promise<void>((resolve, reject) => {
+      this.sendQueue.push({ run: resolve, fail: reject })
+    }), options.signal)
+  }
+
+  private drainSendQueue (): void {
+    while (this.sendQueue.length > 0 && this.slots.claim()) this.sendQueue.shift()?.run()
+  }
+
+  private async makeProof (packet: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    if (this.spam === undefined) return new Uint8Array(0)
+    const proof = await this.spam.generateProof(packet, { signal })
+    if (proof.length !== this.proofLength) throw new MixSpamProofError({ data: { reason: `proof of ${proof.length} bytes, expected ${this.proofLength}` } })
+    return proof
+  }
+
+  private async resolveDestination (destination: MixDestination, exitIsDestination: boolean): Promise<ResolvedDestination> {
+    let peerId: PeerId
+    let addrs: Multiaddr[]
+    if (isMultiaddr(destination)) {
+      const p2p = destination.getComponents().filter(c => c.code === CODE_P2P).pop()?.value
+      if (p2p === undefined) throw new MixUnroutableDestinationError(`${destination.toString()} does not end in /p2p/<peer id>`)
+      peerId = peerIdFromString(p2p)
+      addrs = [destination]
+    } else if ('multiaddrs' in destination) {
+      peerId = destination.peerId
+      addrs = destination.multiaddrs
+    } else {
+      peerId = destination as PeerId
+      addrs = []
+    }
+    if (peerId.equals(this.components.peerId)) throw new MixUnroutableDestinationError('the destination is this node')
+    const known = this.nodeSource?.getNodes().find(n => n.peerId.equals(peerId))
+    if (exitIsDestination) {
+      if (known === undefined) throw new MixUnroutableDestinationError(`${peerId.toString()} is not a known mix node, so it cannot be the exit`)
+      const exit = this.nodeEntry(known)
+      if (exit === undefined) throw new MixUnroutableDestinationError(`${peerId.toString()} has no encodable address`)
+      return { peerId, address: new Uint8Array(ADDRESS_LENGTH), exit }
+    }
+    if (addrs.length === 0 && known !== undefined) addrs = known.multiaddrs
+    if (addrs.length === 0 && this.components.peerStore !== undefined) {
+      try {
+        addrs = (await this.components.peerStore.get(peerId)).addresses.map(a => a.multiaddr)
+      } catch {
+        addrs = []
+      }
+    }
+    for (const ma of addrs) {
+      const base = transportPart(ma)
+      if (base === undefined) continue
+      try {
+        return { peerId, address: encodeAddress(peerId, base) }
+      } catch {
+        continue
+      }
+    }
+    throw new MixUnroutableDestinationError(`no IPv4 TCP or QUIC address known for ${peerId.toString()}`)
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Cover traffic
+  // ------------------------------------------------------------------------------------------------------------
+
+  private coverTick (): void {
+    if (!this.started) return
+    const nodes = this.eligibleNodes([])
+    if (nodes.length < this.pathLength - 1) return
+    let self: PathHop
+    try {
+      self = this.selfHop()
+    } catch {
+      return
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const entry: QueuedCover = { cancel: () => { if (timer !== undefined) { clearTimeout(timer); this.timers.delete(timer) } } }
+    if (!this.slots.reserveCover(entry)) return
+    try {
+      const path = sample(nodes, this.pathLength - 1)
+      const capacity = forwardDataCapacity(C.COVER_CODEC, 0)
+      const m = encodeForwardMessage({ codec: C.COVER_CODEC, surbs: [], fragment: { messageId: randomBytes(8), index: 0, count: 1 }, data: randomBytes(capacity) })
+      const { packet } = buildPacket({
+        hops: [...path.map(n => n.hop), self],
+        delays: path.map(() => this.meanDelayMs),
+        exit: { destination: new Uint8Array(ADDRESS_LENGTH) },
+        ephemeral: randomBytes(32),
+        message: m
+      })
+      const first = path[0] as NodeEntry
+      const proof = this.makeProof(packet, this.controller.signal)
+      proof.catch(() => {})
+      timer = setTimeout(() => {
+        if (timer !== undefined) this.timers.delete(timer)
+        if (!this.slots.consumeCover(entry)) return
+        proof.then(async p => { await this.outbound.send(first.peerId, first.multiaddr, appendProof(packet, p), { signal: this.controller.signal }) })
+          .then(() => { this.stats.coverSent++ }, err => { this.log('cover packet not sent: %s', (err as Error).message) })
+      }, this.sample(this.senderDelayMs))
+      this.timers.add(timer)
+    } catch (err) {
+      this.slots.releaseCover(entry)
+      this.log('cover packet not built: %s', (err as Error).message)
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Receiving
+  // ------------------------------------------------------------------------------------------------------------
+
+  private onStream (stream: Stream, connection: Connection): void {
+    const decoder = new FrameDecoder(PACKET_LENGTH + this.proofLength)
+    const signal = this.controller.signal
+    void (async () => {
+      try {
+        for await (const chunk of stream) {
+          if (signal.aborted) break
+          for (const frame of decoder.push(chunk)) {
+            this.receive(frame, { signal }).catch(err => { this.reject(err) })
+          }
+        }
+        await stream.close().catch(() => {})
+      } catch (err) {
+        this.reject(err instanceof LogosError ? err : new MixFrameError('stream failed', { cause: err }))
+        stream.abort(err as Error)
+      }
+    })()
+    void connection
+  }
+
+  private reject (err: unknown): void {
+    const e = err instanceof LogosError ? err : new UnexpectedError((err as Error)?.message ?? String(err), { cause: err })
+    this.stats.rejected[e.code] = (this.stats.rejected[e.code] ?? 0) + 1
+    this.safeDispatch('packet:rejected', { code: e.code, error: e })
+  }
+
+  async receive (wire: Uint8Array, options: AbortOptions = {}): Promise<PacketOutcome> {
+    this.assertStarted()
+    this.stats.received++
+    const expected = PACKET_LENGTH + this.proofLength
+    if (wire.length !== expected) throw new MixFrameError(`a packet is ${expected} bytes on the wire, got ${wire.length}`)
+    const { packet, proof } = splitProof(wire, PACKET_LENGTH)
+    if (this.spam !== undefined) {
+      // Verify before any Sphinx work (mix-dos-protection.md 8.3.2).
+      if (this.verifying >= this.init.maxConcurrentVerifications) throw new MixQueueFullError('proof verifications', this.init.maxConcurrentVerifications)
+      this.verifying++
+      try {
+        await this.spam.verifyProof(packet, proof, { signal: options.signal })
+      } catch (err) {
+        throw new MixSpamProofError({ cause: err, data: { code: (err as { code?: unknown }).code } })
+      } finally {
+        this.verifying--
+      }
+    }
+    const result = processPacket(packet, this.keys.processingKeys())
+    switch (result.type) {
+      case 'forward': return this.forward(result.nextHop, result.delayMs, result.packet)
+      case 'exit': return this.exitMessage(result.destination, result.message)
+      case 'reply': return this.replyPacket(result.surbId, result.payload)
+    }
+  }
+
+  /** decodeAddress with a bounded cache: a relay sees the same few next hops again and again, and decoding costs ~40 us. */
+  private decodeHop (bytes: Uint8Array): { peerId: PeerId, multiaddr: Multiaddr } {
+    const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+    const cached = this.hopCache.get(key)
+    if (cached !== undefined) return cached
+    const decoded = decodeAddress(bytes)
+    if (this.hopCache.size >= C.MAX_KNOWN_NODES) {
+      const oldest = this.hopCache.keys().next().value
+      if (oldest !== undefined) this.hopCache.delete(oldest)
+    }
+    this.hopCache.set(key, decoded)
+    return decoded
+  }
+
+  private forward (nextHop: Uint8Array, meanMs: number, packet: Uint8Array): PacketOutcome {
+    const next = this.decodeHop(nextHop)
+    if (this.delayed >= this.init.maxDelayedPackets) throw new MixQueueFullError('delayed packets', this.init.maxDelayedPackets)
+    // Claim the slot before the delay (mix-cover-traffic.md 6.4); none left: drop.
+    if (!this.slots.claim()) throw new MixSlotsExhaustedError()
+    const delayMs = this.mixing ? this.sample(meanMs) : 0
+    const signal = this.controller.signal
+    const proof = this.makeProof(packet, signal)
+    proof.catch(() => {})
+    this.delayed++
+    const go = (): void => {
+      proof.then(async p => { await this.outbound.send(next.peerId, next.multiaddr, appendProof(packet, p), { signal }) })
+        .catch(err => { this.reject(err) })
+        .finally(() => { this.delayed = Math.max(0, this.delayed - 1) })
+    }
+    if (delayMs <= 0) go()
+    else this.after(delayMs, go)
+    return { type: 'forwarded', delayMs }
+  }
+
+  private exitMessage (destination: Uint8Array, message: Uint8Array): PacketOutcome {
+    const msg = decodeForwardMessage(message)
+    if (msg.codec === C.COVER_CODEC) {
+      // A returning cover loop (mix-cover-traffic.md 5.4): ours only if it came home to a zero destination.
+      if (isZeroAddress(destination)) {
+        this.stats.coverReturned++
+        this.safeDispatch('cover:returned', undefined)
+      }
+      return { type: 'cover' }
+    }
+    const key = Buffer.from(msg.fragment.messageId).toString('hex')
+    const whole = this.exitReassembler.add(key, msg.fragment.index, msg.fragment.count, msg.data, { destination, surbs: msg.surbs })
+    if (whole === undefined) return { type: 'fragment' }
+    if (this.delivering >= this.init.maxConcurrentDeliveries) throw new MixQueueFullError('deliveries', this.init.maxConcurrentDeliveries)
+    const first = whole.metas[0] as ExitFragmentMeta
+    const surbs = whole.metas.flatMap(m => m.surbs).map(decodeSurb)
+    this.delivering++
+    const deliver = (): void => {
+      this.deliver(first.destination, msg.codec, whole.data, surbs)
+        .catch(err => { this.reject(err) })
+        .finally(() => { this.delivering-- })
+    }
+    const wait = this.mixing ? this.sample(this.exitDelayMs) : 0
+    if (wait <= 0) deliver()
+    else this.after(wait, deliver)
+    return { type: 'delivered', protocol: msg.codec }
+  }
+
+  private async deliver (destination: Uint8Array, protocol: string, data: Uint8Array, surbs: Surb[]): Promise<void> {
+    const maxReplyBytes = surbs.length * REPLY_DATA_CAPACITY
+    let status: number = REPLY_STATUS.ok
+    let reply: Uint8Array = new Uint8Array(0)
+    const signal = combineSignals([this.controller.signal], this.init.deliveryTimeoutMs)
+    let local = isZeroAddress(destination)
+    let target: { peerId: PeerId, multiaddr: Multiaddr } | undefined
+    if (!local) {
+      target = this.decodeHop(destination)
+      local = target.peerId.equals(this.components.peerId)
+    }
+    if (local) {
+      const handler = this.handlers.get(protocol)
+      if (handler === undefined) {
+        status = REPLY_STATUS.noHandler
+        this.safeDispatch('message', { protocol, data })
+      } else {
+        try {
+          const out = await handler({ protocol, data, expectsReply: surbs.length > 0, maxReplyBytes }, { signal })
+          if (out instanceof Uint8Array) reply = out
+        } catch {
+          status = REPLY_STATUS.failed
+        }
+      }
+    } else if (target !== undefined) {
+      const r = await deliverRemote({ connections: this.components.connectionManager, timeoutMs: this.init.deliveryTimeoutMs }, target.peerId, target.multiaddr, protocol, data, surbs.length > 0 ? maxReplyBytes : undefined, { signal })
+      status = r.status
+      reply = r.reply
+    }
+    if (surbs.length > 0) await this.sendReply(surbs, status, reply)
+  }
+
+  /** Answers through the SURBs (mix.md 8.7.3), one reply fragment per SURB. */
+  private async sendReply (surbs: Surb[], status: number, data: Uint8Array): Promise<void> {
+    let count = Math.max(1, Math.ceil(data.length / REPLY_DATA_CAPACITY))
+    let body = data
+    if (count > surbs.length) {
+      status = REPLY_STATUS.tooLarge
+      body = new Uint8Array(0)
+      count = 1
+    }
+    await Promise.all(Array.from({ length: count }, async (_, i) => {
+      const surb = surbs[i] as Surb
+      const m = encodeReplyMessage({ status, index: i, count, data: body.subarray(i * REPLY_DATA_CAPACITY, (i + 1) * REPLY_DATA_CAPACITY) })
+      const packet = useSurb(surb, m)
+      const first = this.decodeHop(surb.firstHop)
+      await this.originate(first.peerId, first.multiaddr, packet)
+    }))
+  }
+
+  private replyPacket (surbId: Uint8Array, payload: Uint8Array): PacketOutcome {
+    const entry = this.surbs.take(surbId)
+    if (entry === undefined) throw new MixUnknownSurbError()
+    const m = recoverReply(entry.secrets, payload)
+    const r = decodeReplyMessage(m)
+    const pending = this.requests.get(entry.requestId)
+    if (pending === undefined) throw new MixUnknownSurbError({ data: { reason: 'the request is over' } })
+    if (r.status !== REPLY_STATUS.ok) {
+      this.finishRequest(entry.requestId)
+      pending.reject(new MixDeliveryFailedError(STATUS_NAMES[r.status] ?? `status ${r.status}`))
+      return { type: 'reply' }
+    }
+    let whole: { data: Uint8Array } | undefined
+    try {
+      whole = pending.reassembler.add(entry.requestId, r.index, r.count, r.data, undefined)
+    } catch (err) {
+      this.finishRequest(entry.requestId)
+      pending.reject(err as Error)
+      throw err
+    }
+    if (whole !== undefined) {
+      this.finishRequest(entry.requestId)
+      pending.resolve(whole.data)
+    }
+    return { type: 'reply' }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Serving protocols
+  // ------------------------------------------------------------------------------------------------------------
+
+  async handle (protocol: string, handler: MixHandler): Promise<void> {
+    if (this.handlers.has(protocol)) throw new MixDuplicateHandlerError(protocol)
+    this.handlers.set(protocol, handler)
+    if (!this.started) return // start() registers it
+    try {
+      await this.registerHandler(protocol, handler)
+    } catch (err) {
+      this.handlers.delete(protocol)
+      throw err
+    }
+  }
+
+  private async registerHandler (protocol: string, handler: MixHandler): Promise<void> {
+    await this.components.registrar.handle(protocol, (stream) => {
+      serveDelivery(stream, protocol, handler, this.init.maxMessageBytes, this.init.deliveryTimeoutMs).catch(() => {})
+    })
+  }
+
+  async unhandle (protocol: string): Promise<void> {
+    if (!this.handlers.delete(protocol)) return
+    if (this.started) await this.components.registrar.unhandle(protocol)
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Helpers
+  // ------------------------------------------------------------------------------------------------------------
+
+  private sample (meanMs: number): number {
+    return exponentialDelay(meanMs, { minMs: this.minDelayMs, tailProbability: C.DELAY_TAIL_PROBABILITY, capMs: C.MAX_HOLD_MS })
+  }
+
+  private after (ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      fn()
+    }, ms)
+    this.timers.add(t)
+  }
+
+  private async sleep (ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 0) return
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t)
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      const onAbort = (): void => {
+        clearTimeout(t)
+        this.timers.delete(t)
+        reject(new AbortedError())
+      }
+      this.timers.add(t)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  private sweep (): void {
+    this.surbs.sweep()
+    this.exitReassembler.sweep()
+  }
+
+  private assertStarted (): void {
+    if (!this.started) throw new MixNotStartedError()
+  }
+
+  private safeDispatch<K extends keyof MixnetEvents> (type: K, detail: MixnetEvents[K]['detail']): void {
+    try {
+      this.safeDispatchEvent(type, { detail })
+    } catch (err) {
+      this.log.error('event listener failed: %e', err)
+    }
+  }
+}
+
+interface ResolvedDestination {
+  peerId: PeerId
+  /** The 94-byte Delta of the exit's routing block (all zeros when the exit is the destination). */
+  address: Uint8Array
+  exit?: NodeEntry
+}
+
+function isMultiaddr (value: unknown): value is Multiaddr {
+  return typeof value === 'object' && value !== null && typeof (value as Multiaddr).getComponents === 'function' && 'bytes' in (value as object)
+}
+
+/** The /ip4/../tcp/.. or /ip4/../udp/../quic-v1 part of an address (and a circuit relay's), without the final /p2p. */
+function transportPart (ma: Multiaddr): Multiaddr | undefined {
+  const comps = ma.getComponents()
+  if (comps[0]?.code !== CODE_IP4) return undefined
+  if (comps[1]?.code !== CODE_TCP && !(comps[1]?.code === CODE_UDP && comps[2]?.code === CODE_QUIC_V1)) return undefined
+  let end = comps.length
+  if (comps[end - 1]?.code === CODE_P2P) end--
+  return multiaddr(comps.slice(0, end))
+}

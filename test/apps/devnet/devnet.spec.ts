@@ -1,0 +1,44 @@
+import { access, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { DevnetStartError, startDevnet } from '../../../src/apps/devnet/index.ts'
+
+describe('devnet', () => {
+  it('starts N full nodes on loopback that find each other\'s capabilities, and cleans up', async () => {
+    const started = Date.now()
+    const devnet = await startDevnet({ nodes: 6 })
+    try {
+      expect(Date.now() - started).toBeLessThan(30_000)
+      expect(new Set(devnet.peers.map(p => p.peerId)).size).toBe(6)
+      expect(new Set(devnet.peers.map(p => p.multiaddrs[0])).size).toBe(6)
+      expect(new Set(devnet.peers.map(p => p.dataDir)).size).toBe(6)
+      // five mix-like nodes advertise a key; node 0 looks for three of them, as a mixnet sender does
+      await Promise.all(devnet.nodes.slice(1).map(async (n, i) => await n.kernel.call('network', 'advertise', { protocol: '/test/mix/1.0.0', data: new Uint8Array(32).fill(i + 1) })))
+      let found: Array<{ peerId: string, data: Uint8Array }> = []
+      const deadline = Date.now() + 20_000
+      while (found.length < 3 && Date.now() < deadline) {
+        found = await devnet.nodes[0]?.kernel.call('network', 'findProviders', { protocol: '/test/mix/1.0.0', limit: 3 }) as typeof found
+      }
+      expect(found.length).toBe(3)
+      const others = new Set(devnet.peers.slice(1).map(p => p.peerId))
+      expect(found.every(f => others.has(f.peerId) && f.data.length === 32)).toBe(true)
+    } finally {
+      await devnet.stop()
+    }
+    await expect(access(devnet.baseDir)).rejects.toThrow()
+  }, 90_000)
+
+  it('keeps the data directories it was given, one per node, each with its identity', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'logos-devnet-test-'))
+    const devnet = await startDevnet({ nodes: 2, baseDir: base })
+    await devnet.stop()
+    await access(join(base, 'node-0', 'modules', 'network', 'peer-key'))
+    await access(join(base, 'node-1', 'modules', 'network', 'peer-key'))
+    await rm(base, { recursive: true, force: true })
+  }, 60_000)
+
+  it('refuses a devnet of no nodes', async () => {
+    await expect(startDevnet({ nodes: 0 })).rejects.toThrow(DevnetStartError)
+  })
+})

@@ -1,0 +1,74 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
+import { mixnet, staticMixNodeSource } from '../../../src/net/mix/index.ts'
+import type { MixNodeSource, Mixnet, MixnetEvents, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
+
+export type MixNode = Libp2p<{ mix: Mixnet, identify: unknown }>
+
+export interface MixNet {
+  nodes: MixNode[]
+  source: StaticMixNodeSource
+  /** Puts a node's current key and addresses into the shared source. */
+  announce: (node: MixNode) => void
+  stop: () => Promise<void>
+}
+
+/** Test defaults: short delays, no cover (each test turns on what it looks at). */
+export const FAST: MixnetInit = {
+  meanDelayMs: 5,
+  senderDelayMs: 5,
+  exitDelayMs: 5,
+  cover: { strategy: 'none' },
+  keyRotationIntervalMs: 0
+}
+
+/** Real js-libp2p nodes on 127.0.0.1 TCP, each running the mix service, sharing one static list of mix nodes. */
+export async function startMixNet (n: number, init: MixnetInit | ((i: number) => MixnetInit) = FAST, wrap?: (source: StaticMixNodeSource, i: number) => MixNodeSource): Promise<MixNet> {
+  const source = staticMixNodeSource()
+  const nodes: MixNode[] = []
+  for (let i = 0; i < n; i++) {
+    const options = typeof init === 'function' ? init(i) : init
+    const node = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: {
+        identify: identify(),
+        mix: mixnet({ nodeSource: wrap === undefined ? source : wrap(source, i), ...options })
+      }
+    })
+    nodes.push(node as unknown as MixNode)
+  }
+  const announce = (node: MixNode): void => {
+    source.add({ peerId: node.peerId, multiaddrs: node.getMultiaddrs(), mixPublicKey: node.services.mix.publicKey })
+  }
+  for (const node of nodes) announce(node)
+  return {
+    nodes,
+    source,
+    announce,
+    stop: async () => { await Promise.all(nodes.map(async n => { await n.stop() })) }
+  }
+}
+
+/** Resolves with the detail of the first event of `type` matching `match`. */
+export async function nextEvent<K extends keyof MixnetEvents> (target: Mixnet, type: K, match: (detail: MixnetEvents[K]['detail']) => boolean = () => true, timeoutMs = 20_000): Promise<MixnetEvents[K]['detail']> {
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      target.removeEventListener(type, listener)
+      reject(new Error(`no ${type} event within ${timeoutMs} ms`))
+    }, timeoutMs)
+    const listener = (e: MixnetEvents[K]): void => {
+      if (!match(e.detail)) return
+      clearTimeout(timer)
+      target.removeEventListener(type, listener)
+      resolve(e.detail)
+    }
+    target.addEventListener(type, listener)
+  })
+}
