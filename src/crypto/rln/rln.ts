@@ -244,19 +244,23 @@ export class Rln extends EventTarget {
    * finalizes it for this signal in a light thread, then tops the stock up in the background.
    */
   private async proveFromStock (signal: Uint8Array, abort?: AbortSignal): Promise<ProvenMessage> {
-    const epoch = this.clock.current()
-    // Entries of a past epoch, or against a root no longer accepted, are dropped (their message_ids are lost).
-    this.stock = this.stock.filter(e => e.epoch >= epoch && this.group.isAcceptableRoot(e.root))
-    let entry = this.stock.find(e => e.epoch === epoch)
-    if (entry === undefined) entry = this.addToStock(epoch, true)
-    this.stock.splice(this.stock.indexOf(entry), 1)
-    try {
-      const pre = await entry.ready
-      throwIfAborted(abort)
-      const bytes = await this.pool.finalize(pre, hashToField(signal), { signal: abort })
-      return { proof: parseProof(bytes), epoch, messageId: entry.messageId }
-    } finally {
-      this.refill()
+    // Two attempts: a half that took so long that its epoch is out of every verifier's gap is not used.
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.clock.current()
+      // Entries of a past epoch, or against a root no longer accepted, are dropped (their message_ids are lost).
+      this.stock = this.stock.filter(e => e.epoch >= epoch && this.group.isAcceptableRoot(e.root))
+      let entry = this.stock.find(e => e.epoch === epoch)
+      if (entry === undefined) entry = this.addToStock(epoch, true)
+      this.stock.splice(this.stock.indexOf(entry), 1)
+      try {
+        const pre = await entry.ready
+        throwIfAborted(abort)
+        if (this.clock.current() - entry.epoch > BigInt(this.clock.maxGap) && attempt === 0) continue
+        const bytes = await this.pool.finalize(pre, hashToField(signal), { signal: abort })
+        return { proof: parseProof(bytes), epoch: entry.epoch, messageId: entry.messageId }
+      } finally {
+        this.refill()
+      }
     }
   }
 
