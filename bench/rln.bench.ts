@@ -30,11 +30,11 @@ function resourcesPath (): string | undefined {
  * RLN v2 on the depth-20 ceremony key: proving and verifying in the worker threads the library uses (snarkjs and
  * zerokit's wasm), against stock snarkjs in the main thread on the same witness and proof (the baseline), plus the
  * event loop's longest stall while the workers prove. `npm run bench -- rln [proofs] [niceness]` (default 6 proofs
- * per prover, the library's niceness of 10 for the heavy threads).
+ * per prover, the library's default niceness of 0 for the heavy threads).
  */
 export async function run (args: string[]): Promise<Record<string, unknown>> {
   const proofs = Number(args[0] ?? 6)
-  const niceness = Number(args[1] ?? 10)
+  const niceness = Number(args[1] ?? 0)
   const resources = await resolveResources({ path: resourcesPath(), download: false })
   console.log(`resources: ${resources.source} ${resources.dir}`)
 

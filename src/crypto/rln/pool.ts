@@ -22,8 +22,9 @@ export interface PoolOptions {
   /** Load zerokit in the light threads (needed to verify with zerokit). */
   lightZerokit?: boolean
   /**
-   * Nice value added to each heavy thread so the process's event loop (and the light threads) keep the CPU they
-   * need (default 10; Linux applies it per thread). Light threads keep the process's priority.
+   * Nice value added to each heavy thread (Linux applies it per thread; light threads keep the process's
+   * priority). Default 0: measured on a shared machine, +10 doubled proving time without shortening the event
+   * loop's stalls (BENCHMARKS.md); raise it where the node's own event loop is busy enough to compete with proofs.
    */
   niceness?: number
 }
@@ -83,7 +84,7 @@ export class ProverPool {
     this.sizes = { heavy: options.workers ?? defaultWorkerCount(), light: options.lightWorkers ?? 1 }
     this.zerokit = { heavy: options.zerokit ?? false, light: options.lightZerokit ?? false }
     this.maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE
-    this.niceness = options.niceness ?? 10
+    this.niceness = options.niceness ?? 0
     for (const lane of ['heavy', 'light'] as const) {
       if (!Number.isInteger(this.sizes[lane]) || this.sizes[lane] < 1) throw new RangeError(`${lane} workers must be a positive integer`)
     }
