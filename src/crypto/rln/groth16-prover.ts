@@ -22,7 +22,10 @@ import type { ZkeyFile } from './zkey.ts'
  * (evaluations at w_{2n}^(2k+1)), which the key's H points are made for.
  */
 
-/** Which sums a precomputation makes: 'a' (A and the quotient H), 'b' (B in G1 and G2, and C), or all. */
+/**
+ * Which sums a precomputation makes: 'a' (A and the quotient H), 'b' (B in G1 and G2), or all; C goes with 'b' when
+ * precomputing (the 'a' half then has two more H sums) and with 'a' for a direct proof, to balance the halves.
+ */
 export type ProofPart = 'a' | 'b' | 'all'
 
 /** d = w1 - w0, checked to be zero on every private signal (else the proof cannot be split in x). */
@@ -182,7 +185,7 @@ export class Groth16Prover {
   /**
    * The signal-independent part of a proof, from the witness at x = 0 and the witness at x = 1 (both full
    * witnesses of the same inputs but x). Throws when the difference is not zero outside public signals.
-   * `which` computes only the G1 sums of A and H ('a'), only those of B and C ('b'), or all: the two halves cost
+   * `which` computes only the sums of A and H ('a'), only those of B (and C) ('b'), or all: the two halves cost
    * about the same and can run on two threads; `finalize` adds the parts.
    */
   async precompute (w0: readonly bigint[], w1: readonly bigint[], which: ProofPart = 'all'): Promise<PrecomputedProof> {
@@ -203,7 +206,8 @@ export class Groth16Prover {
     if (which !== 'a') {
       g1[2] = await this.msm('G1', zkey.pointsB1, w)
       g2[0] = await this.msm('G2', zkey.pointsB2, w)
-      g1[4] = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
+      // C goes with the lighter half: with B for a precomputation (whose A half has two H sums), with A otherwise.
+      if (d !== undefined || which === 'all') g1[4] = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
       for (const i of support) {
         const di = (d as bigint[])[i] as bigint
         g1[3] = G1.add(g1[3] as Uint8Array, G1.timesScalar(at(zkey.pointsB1, 64, i), di))
@@ -211,6 +215,7 @@ export class Groth16Prover {
       }
     }
     if (which !== 'b') {
+      if (d === undefined && which === 'a') g1[4] = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
       g1[0] = await this.msm('G1', zkey.pointsA, w)
       for (const i of support) g1[1] = G1.add(g1[1] as Uint8Array, G1.timesScalar(at(zkey.pointsA, 64, i), (d as bigint[])[i] as bigint))
       const [a0, b0] = this.evaluations(w)

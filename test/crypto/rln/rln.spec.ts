@@ -205,7 +205,7 @@ describe('precomputed proofs', () => {
 
   it('an Rln with a stock proves from it and keeps it topped up', async () => {
     const id = createIdentity()
-    const rln = await Rln.create({ resources, identity: id, workers: 1, precompute: 1, epoch: { now: () => now } })
+    const rln = await Rln.create({ resources, identity: id, workers: 2, precompute: 1, epoch: { now: () => now } })
     try {
       for (const m of node.group.members()) if (!m.removed) rln.group.register(m.commitment, m.userMessageLimit)
       rln.join(10)
