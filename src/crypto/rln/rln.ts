@@ -115,6 +115,7 @@ export class Rln extends EventTarget {
   private readonly extNullifiers = new Map<bigint, bigint>()
   private readonly precomputeDepth: number
   private stock: StockEntry[] = []
+  private prunedAt = -1n
   private stopped = false
 
   private constructor (init: { group: MembershipGroup, clock: EpochClock, identity: RlnIdentity, rlnIdentifier: bigint, prover: ProverKind, verifier: VerifierKind, pool: ProverPool, messageIds: MessageIdAllocator, nullifiers: NullifierLog, precompute: number }) {
@@ -217,6 +218,7 @@ export class Rln extends EventTarget {
         data: { messageId: options.messageId, limit: member.userMessageLimit }
       })
     }
+    this.pruneMessageIds()
     if (this.precomputeDepth > 0 && options.messageId === undefined && options.epoch === undefined) {
       return await this.proveFromStock(signal, options.signal)
     }
@@ -224,6 +226,14 @@ export class Rln extends EventTarget {
     const messageId = this.messageIds.take(epoch, member.userMessageLimit, options.messageId)
     const bytes = await this.pool.prove({ ...this.witnessInput(member, epoch, messageId), x: hashToField(signal) }, this.prover, { signal: options.signal })
     return { proof: parseProof(bytes), epoch, messageId }
+  }
+
+  /** Forgets used message_ids of epochs no verifier accepts any more (once per epoch): a bound on that table. */
+  private pruneMessageIds (): void {
+    const current = this.clock.current()
+    if (current === this.prunedAt) return
+    this.prunedAt = current
+    this.messageIds.prune(current - BigInt(this.clock.maxGap) - 1n)
   }
 
   private witnessInput (member: Member, epoch: bigint, messageId: number): WitnessInput {
