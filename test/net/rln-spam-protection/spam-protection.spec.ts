@@ -122,6 +122,16 @@ describe('the mixnet hook on the ceremony key', () => {
     const hop = await relay.generateProof(forwarded)
     await exit.verifyProof(forwarded, hop)
 
+    // Forged metadata cannot condemn anyone: a share that conflicts with a verified one but does not make valid
+    // evidence is dropped, and a verified message replaces a forged share recorded before it.
+    const forged = (nullifier: bigint, epoch: bigint): Uint8Array => encodeMessagingMetadata({ epoch, entries: [{ nullifier, shares: [{ x: 1n, y: 2n }] }] })
+    expect(relay.importMetadata(forged(stale.nullifier, stale.epoch))).toEqual({ recorded: 1, spam: 0 })
+    expect(relay.rln.group.memberByCommitment(ids[0]?.commitment as bigint)?.removed).toBe(false)
+    const hopWire = decodeRateLimitProof(hop)
+    expect(senderTwin.importMetadata(forged(hopWire.nullifier, hopWire.epoch))).toEqual({ recorded: 1, spam: 0 })
+    await senderTwin.verifyProof(forwarded, hop)
+    expect(senderTwin.rln.group.memberByCommitment(ids[1]?.commitment as bigint)?.removed).toBe(false)
+
     // The other path: the exit sees the twin's message, valid on its own.
     await exit.verifyProof(other, p2)
     const slashed: SlashedEvent[] = []
