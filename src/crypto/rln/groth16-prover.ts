@@ -42,7 +42,10 @@ export interface PrecomputedProof {
   /** Projective points (ffjavascript layout): [A0, dA, B1_0, dB1, C0, dC, H0, H1, H2] in G1, then [B2_0, dB2] in G2. */
   g1: Uint8Array[]
   g2: Uint8Array[]
-  /** Public signals at x = 0 and their derivative in x, circuit order. */
+  /**
+   * Public signals at x = 0 and their derivative in x, circuit order. For RLN, y at x = 0 is a0 itself and the
+   * derivative of y is a1: a precomputed proof holds the member's secret and never leaves its process.
+   */
   publics0: bigint[]
   publicsD: bigint[]
 }
