@@ -48,7 +48,7 @@ export class MembershipGroup extends EventTarget {
   readonly rootWindow: number
   readonly depth: number
   private readonly db: DatabaseSync
-  private readonly tree: MerkleTree
+  private tree: MerkleTree
   private readonly byCommitment = new Map<bigint, Member>()
   private readonly byIndex = new Map<number, Member>()
   private recentRoots: bigint[] = []
@@ -75,6 +75,7 @@ export class MembershipGroup extends EventTarget {
         reason TEXT
       );
       CREATE TABLE IF NOT EXISTS roots (seq INTEGER PRIMARY KEY AUTOINCREMENT, root TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, value TEXT NOT NULL, PRIMARY KEY (level, idx));
     `)
     this.tree = new MerkleTree(this.depth)
     this.load()
@@ -103,15 +104,37 @@ export class MembershipGroup extends EventTarget {
       if (!member.removed) leaves.push([member.index, member.rateCommitment])
       this.nextIndex = Math.max(this.nextIndex, member.index + 1)
     }
-    this.tree.setMany(leaves)
     const roots = this.db.prepare('SELECT root FROM roots ORDER BY seq DESC LIMIT ?').all(this.rootWindow) as Array<{ root: string }>
     this.recentRoots = roots.map(r => fieldFromHex(r.root, 'root')).reverse()
     const last = this.recentRoots[this.recentRoots.length - 1]
+    // The tree's inner nodes are stored too (written in the same transactions as the members), so opening a large
+    // group needs no hashing. A store without them, or whose nodes do not give the last root, is rebuilt from the
+    // members: about two hashes per member.
+    const nodes = this.db.prepare('SELECT level, idx, value FROM nodes').all() as Array<{ level: number, idx: number, value: string }>
+    if (nodes.length > 0) this.tree.loadNodes(nodes.map(n => [n.level, n.idx, fieldFromHex(n.value, 'node')] as const))
+    if (nodes.length === 0 || (last !== undefined && this.tree.root !== last)) {
+      this.tree = new MerkleTree(this.depth)
+      this.tree.setMany(leaves)
+      this.transaction(() => {
+        this.db.prepare('DELETE FROM nodes').run()
+        this.writeNodes()
+      }, () => {})
+    }
     if (last === undefined) {
-      this.pushRoot()
+      this.transaction(() => { this.pushRoot() }, () => {})
     } else if (last !== this.tree.root) {
-      // The members table and the roots table are written in one transaction, so this means damage on disk.
+      // The members, nodes and roots are written in one transaction each time, so this means damage on disk.
       throw new RlnGroupError('the stored group is inconsistent: its members do not give its last root')
+    }
+  }
+
+  /** Writes the nodes the tree changed (inside the caller's transaction). */
+  private writeNodes (): void {
+    const upsert = this.db.prepare('INSERT OR REPLACE INTO nodes (level, idx, value) VALUES (?, ?, ?)')
+    const remove = this.db.prepare('DELETE FROM nodes WHERE level = ? AND idx = ?')
+    for (const [level, index, value] of this.tree.drainChanges()) {
+      if (value === undefined) remove.run(level, index)
+      else upsert.run(level, index, fieldToHex(value))
     }
   }
 
@@ -173,8 +196,9 @@ export class MembershipGroup extends EventTarget {
     this.tree.set(member.index, member.rateCommitment)
     this.transaction(() => {
       this.db.prepare('INSERT INTO members (idx, commitment, user_message_limit) VALUES (?, ?, ?)').run(member.index, fieldToHex(commitment), userMessageLimit)
+      this.writeNodes()
       this.pushRoot()
-    }, () => { this.tree.set(member.index, 0n) })
+    }, () => { this.tree.set(member.index, 0n); this.tree.drainChanges() })
     this.nextIndex++
     this.byCommitment.set(commitment, member)
     this.byIndex.set(member.index, member)
@@ -191,12 +215,13 @@ export class MembershipGroup extends EventTarget {
     this.tree.set(index, 0n)
     this.transaction(() => {
       this.db.prepare('UPDATE members SET removed = 1, reason = ? WHERE idx = ?').run(reason, index)
+      this.writeNodes()
       // Every earlier root still holds the removed leaf, so a removal restarts the window at the new root:
       // otherwise a slashed member could keep proving against the old roots until they age out.
       this.db.prepare('DELETE FROM roots').run()
       this.recentRoots = []
       this.pushRoot()
-    }, () => { this.tree.set(index, member.rateCommitment) })
+    }, () => { this.tree.set(index, member.rateCommitment); this.tree.drainChanges() })
     member.removed = true
     this.dispatchEvent(new CustomEvent<MemberChange>('member:removed', { detail: { member: { ...member }, root: this.root, reason } }))
     return true

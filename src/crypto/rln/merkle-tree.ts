@@ -36,6 +36,8 @@ export class MerkleTree {
   private readonly zeros: bigint[]
   /** levels[0] = leaves, levels[depth] = { 0: root }; absent entries are the empty subtree of that height. */
   private readonly levels: Array<Map<number, bigint>>
+  /** Nodes written since the last drainChanges() (level, index, value; undefined = back to empty). */
+  private changes = new Map<string, [number, number, bigint | undefined]>()
 
   constructor (depth = TREE_DEPTH) {
     if (!Number.isInteger(depth) || depth < 1 || depth > 32) throw new RangeError('depth must be an integer in [1, 32]')
@@ -108,8 +110,26 @@ export class MerkleTree {
   /** Stores a node, dropping it when it equals the empty subtree so removals free memory. */
   private put (level: number, index: number, value: bigint): void {
     const map = this.levels[level] as Map<number, bigint>
-    if (value === this.zeros[level]) map.delete(index)
+    const empty = value === this.zeros[level]
+    if (empty) map.delete(index)
     else map.set(index, value)
+    this.changes.set(`${level}:${index}`, [level, index, empty ? undefined : value])
+  }
+
+  /** The nodes changed since the last call (for a store that keeps the tree's nodes), and forgets them. */
+  drainChanges (): Array<[number, number, bigint | undefined]> {
+    const out = [...this.changes.values()]
+    this.changes = new Map()
+    return out
+  }
+
+  /** Puts stored nodes back as they are, without hashing (the store checks the root it gives). */
+  loadNodes (nodes: Iterable<readonly [number, number, bigint]>): void {
+    for (const [level, index, value] of nodes) {
+      if (!Number.isInteger(level) || level < 0 || level > this.depth) throw new RlnGroupError(`a stored node has level ${level}`)
+      ;(this.levels[level] as Map<number, bigint>).set(index, value)
+    }
+    this.changes = new Map()
   }
 
   private checkIndex (index: number): void {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { bn254 } from '@noble/curves/bn254.js'
 import initZerokit, { hash as zerokitHash, poseidonHash as zerokitPoseidon } from '@waku/zerokit-rln-wasm'
 import fc from 'fast-check'
+import { DatabaseSync } from 'node:sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   EpochClock, FIELD_ORDER, MembershipGroup, MerkleTree, MessageIdAllocator, NullifierLog, RLN_PROOF_BYTES,
@@ -230,7 +231,19 @@ describe('membership group', () => {
     expect(again.size).toBe(3)
     expect(again.memberByIndex(2)?.removed).toBe(true)
     expect(again.register(createIdentity().commitment).index).toBe(4)
+    const root2 = again.root
     again.close()
+
+    // The tree's nodes are stored; a store whose nodes do not give the last root is rebuilt from the members.
+    const db = new DatabaseSync(path)
+    const stored = (db.prepare('SELECT COUNT(*) AS n FROM nodes').get() as { n: number }).n
+    expect(stored).toBeGreaterThan(20)
+    db.prepare('DELETE FROM nodes WHERE level >= 10').run()
+    db.close()
+    const repaired = new MembershipGroup({ path, rootWindow: 3 })
+    expect(repaired.root).toBe(root2)
+    expect(rootFromProof(repaired.memberByIndex(4)?.rateCommitment as bigint, repaired.merkleProof(4))).toBe(root2)
+    repaired.close()
   })
 
   it('refuses bad limits and bad commitments', () => {
