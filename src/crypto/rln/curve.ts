@@ -62,7 +62,7 @@ let curve: Promise<WasmCurve> | undefined
 
 /**
  * One single-threaded curve per thread. It is also put where ffjavascript caches its shared curve
- * (globalThis.curve_bn128), so snarkjs calls made in this thread use it instead of starting helper threads, which
+ * (globalThis.curve_bn128), so snarkjs calls made in this thread use it instead of starting threads of its own, which
  * cannot start inside a worker thread (ffjavascript's 'web-worker' shim takes any worker for one of its own).
  */
 export async function bn254Curve (): Promise<WasmCurve> {
