@@ -16,6 +16,17 @@ describe('logos CLI', () => {
     await dir.remove()
   })
 
+  it('`logos start --peers 2` (what `npm start` runs) joins local peer nodes and stops them all', async () => {
+    const dir = await tempDir()
+    const { child, output } = await startCli(['start', '--peers', '2', '--data-dir', dir.path], /Basecamp: http/, { timeoutMs: 120_000 })
+    expect(output()).toContain('joined 2 local peer nodes')
+    expect(output()).toMatch(/network\s+\S+\s+running/)
+    const exited = new Promise<number | null>(resolve => child.on('exit', resolve))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    await dir.remove()
+  })
+
   it('`logos modules` lists the distribution, `--json` as data', async () => {
     const dir = await tempDir()
     const text = await runCli(['modules', '--data-dir', dir.path])
