@@ -4,7 +4,7 @@ import { combineSignals } from '../../common/index.ts'
 import type { AbortOptions } from '../../common/index.ts'
 import type { CID } from './cid.ts'
 import {
-  BLOCKEXC_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PENDING_REQUESTS_PER_PEER, MAX_SENDS_IN_FLIGHT,
+  BLOCKEXC_PROTOCOL, STREAMS_PER_PEER, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PENDING_REQUESTS_PER_PEER, MAX_SENDS_IN_FLIGHT,
   WANT_HAVE_TIMEOUT_MS
 } from './constants.ts'
 import { StorageBusyError, StorageRequestError, StorageWireError } from './errors.ts'
@@ -37,13 +37,21 @@ export interface ExchangeHandlers {
 interface Pending {
   resolve: (r: WantBlocksResponse) => void
   reject: (err: Error) => void
+  lane: number
 }
 
-/** One peer's outbound stream: opened on first use, reused, with the requests waiting for answers on it. */
-interface Channel {
-  peer: PeerId
+interface Lane {
   stream?: Stream
   opening?: Promise<Stream>
+}
+
+/**
+ * One peer's outbound streams, opened on first use and reused, with the requests waiting for answers. Control
+ * messages use lane 0; WantBlocks requests spread over the lanes, each answered on the stream it went out on.
+ */
+interface Channel {
+  peer: PeerId
+  lanes: Lane[]
   pending: Map<bigint, Pending>
   nextId: bigint
 }
@@ -53,22 +61,24 @@ async function sendFrame (stream: Stream, bytes: Uint8Array, options: AbortOptio
 }
 
 /**
- * /storage/blockexc/1.0.0 over libp2p streams, as logos-storage-nim's BlockExcNetwork + NetworkPeer: one long-lived
- * stream per peer and direction, each read by the same loop (control messages go to the handlers, WantBlocks
+ * /storage/blockexc/1.0.0 over libp2p streams, as logos-storage-nim's BlockExcNetwork + NetworkPeer: long-lived
+ * streams per peer and direction, each read by the same loop (control messages go to the handlers, WantBlocks
  * requests are served on the stream they came on, responses complete the request with their id). Sends in flight
  * are bounded (MAX_SENDS_IN_FLIGHT), and so are the requests waiting per peer.
  */
 export class BlockExchange {
   private readonly components: ExchangeComponents
   private readonly handlers: ExchangeHandlers
+  private readonly lanes: number
   private readonly log: Logger
   private readonly channels = new Map<string, Channel>()
   private readonly streams = new Set<Stream>()
   private sendsInFlight = 0
   private started = false
 
-  constructor (components: ExchangeComponents, handlers: ExchangeHandlers, log: Logger) {
+  constructor (components: ExchangeComponents, handlers: ExchangeHandlers, log: Logger, lanes = STREAMS_PER_PEER) {
     this.components = components
+    this.lanes = Math.max(1, lanes)
     this.handlers = handlers
     this.log = log
   }
@@ -97,48 +107,52 @@ export class BlockExchange {
     const ch = this.channels.get(peer.toString())
     if (ch === undefined) return
     this.channels.delete(peer.toString())
-    ch.stream?.abort(new Error('peer gone'))
+    for (const lane of ch.lanes) lane.stream?.abort(new Error('peer gone'))
     this.failPending(ch, new StorageRequestError(`peer ${peer.toString()} disconnected`))
   }
 
-  private failPending (ch: Channel, err: Error): void {
-    for (const p of ch.pending.values()) p.reject(err)
-    ch.pending.clear()
+  private failPending (ch: Channel, err: Error, lane?: number): void {
+    for (const [id, p] of ch.pending) {
+      if (lane !== undefined && p.lane !== lane) continue
+      p.reject(err)
+      ch.pending.delete(id)
+    }
   }
 
   private channel (peer: PeerId): Channel {
     const id = peer.toString()
     let ch = this.channels.get(id)
     if (ch === undefined) {
-      ch = { peer, pending: new Map(), nextId: 1n }
+      ch = { peer, lanes: Array.from({ length: this.lanes }, () => ({})), pending: new Map(), nextId: 1n }
       this.channels.set(id, ch)
     }
     return ch
   }
 
-  private async streamFor (ch: Channel, options: AbortOptions & { addrs?: Multiaddr[] }): Promise<Stream> {
-    if (ch.stream !== undefined && ch.stream.status === 'open' && ch.stream.writeStatus === 'writable') return ch.stream
-    ch.stream = undefined
-    if (ch.opening === undefined) {
-      ch.opening = (async () => {
+  private async streamFor (ch: Channel, laneIndex: number, options: AbortOptions & { addrs?: Multiaddr[] }): Promise<Stream> {
+    const lane = ch.lanes[laneIndex] as Lane
+    if (lane.stream !== undefined && lane.stream.status === 'open' && lane.stream.writeStatus === 'writable') return lane.stream
+    lane.stream = undefined
+    if (lane.opening === undefined) {
+      lane.opening = (async () => {
         const target = options.addrs !== undefined && options.addrs.length > 0 ? options.addrs : ch.peer
         const conn = await this.components.connectionManager.openConnection(target, { signal: options.signal })
         const stream = await conn.newStream(BLOCKEXC_PROTOCOL, { signal: options.signal })
-        ch.stream = stream
-        this.readLoop(stream, conn.remotePeer, ch)
+        lane.stream = stream
+        this.readLoop(stream, conn.remotePeer, ch, laneIndex)
         return stream
-      })().finally(() => { ch.opening = undefined })
+      })().finally(() => { lane.opening = undefined })
     }
-    return await ch.opening
+    return await lane.opening
   }
 
-  private async send (peer: PeerId, bytes: Uint8Array, options: AbortOptions & { addrs?: Multiaddr[] } = {}): Promise<Channel> {
+  private async send (peer: PeerId, bytes: Uint8Array, options: AbortOptions & { addrs?: Multiaddr[], lane?: number } = {}): Promise<Channel> {
     if (!this.started) throw new StorageRequestError('block exchange not started')
     if (this.sendsInFlight >= MAX_SENDS_IN_FLIGHT) throw new StorageBusyError('block exchange sends in flight', MAX_SENDS_IN_FLIGHT)
     this.sendsInFlight++
     const ch = this.channel(peer)
     try {
-      const stream = await this.streamFor(ch, options)
+      const stream = await this.streamFor(ch, options.lane ?? 0, options)
       await sendFrame(stream, bytes, options)
       return ch
     } catch (err) {
@@ -152,7 +166,7 @@ export class BlockExchange {
   /** Opens the connection (and stream) to a peer ahead of use. */
   async connect (peer: PeerId, addrs: Multiaddr[], options: AbortOptions = {}): Promise<void> {
     try {
-      await this.streamFor(this.channel(peer), { ...options, addrs })
+      await this.streamFor(this.channel(peer), 0, { ...options, addrs })
     } catch (err) {
       throw new StorageRequestError(`cannot reach ${peer.toString()}: ${(err as Error).message}`, { cause: err })
     }
@@ -172,18 +186,19 @@ export class BlockExchange {
     const ch = this.channel(peer)
     if (ch.pending.size >= MAX_PENDING_REQUESTS_PER_PEER) throw new StorageBusyError(`requests waiting on ${peer.toString()}`, MAX_PENDING_REQUESTS_PER_PEER)
     const requestId = ch.nextId++
+    const lane = Number(requestId % BigInt(ch.lanes.length))
     let timer: ReturnType<typeof setTimeout> | undefined
     let onAbort: (() => void) | undefined
     // The waiter is in place before the request leaves, so a fast answer always finds it.
     const answer = new Promise<WantBlocksResponse>((resolve, reject) => {
-      ch.pending.set(requestId, { resolve, reject })
+      ch.pending.set(requestId, { resolve, reject, lane })
       timer = setTimeout(() => { reject(new StorageRequestError(`no answer from ${peer.toString()} within ${options.timeoutMs} ms`)) }, options.timeoutMs)
       onAbort = () => { reject(new StorageRequestError('request aborted', { cause: options.signal?.reason })) }
       options.signal?.addEventListener('abort', onAbort, { once: true })
     })
     answer.catch(() => {})
     try {
-      await this.send(peer, frame(FRAME_WANT_BLOCKS, encodeWantBlocks({ requestId, treeCid, ranges })), options)
+      await this.send(peer, frame(FRAME_WANT_BLOCKS, encodeWantBlocks({ requestId, treeCid, ranges })), { ...options, lane })
       return await answer
     } finally {
       ch.pending.delete(requestId)
@@ -192,7 +207,7 @@ export class BlockExchange {
     }
   }
 
-  private readLoop (stream: Stream, peer: PeerId, owner?: Channel): void {
+  private readLoop (stream: Stream, peer: PeerId, owner?: Channel, laneIndex = 0): void {
     this.streams.add(stream)
     const reader = new FrameReader()
     const run = async (): Promise<void> => {
@@ -205,9 +220,10 @@ export class BlockExchange {
       stream.abort(err instanceof StorageWireError ? err : new StorageWireError(err.message))
     }).finally(() => {
       this.streams.delete(stream)
-      if (owner !== undefined && owner.stream === stream) {
-        owner.stream = undefined
-        this.failPending(owner, new StorageRequestError(`stream to ${peer.toString()} closed`))
+      const lane = owner?.lanes[laneIndex]
+      if (owner !== undefined && lane?.stream === stream) {
+        lane.stream = undefined
+        this.failPending(owner, new StorageRequestError(`stream to ${peer.toString()} closed`), laneIndex)
       }
     })
   }

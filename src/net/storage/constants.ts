@@ -68,8 +68,15 @@ export const MAX_SENDS_IN_FLIGHT = 100
 /** Inbound block exchange streams at once (nim mounts the protocol with maxIncomingStreamsTotal = maxInflight). */
 export const MAX_INBOUND_STREAMS = 100
 
-/** Outbound streams per protocol per connection: one long-lived block exchange stream each way, room for reopening. */
-export const MAX_OUTBOUND_STREAMS = 8
+/**
+ * Outbound block exchange streams kept per peer. nim keeps one; a peer serves requests on whatever stream they come
+ * on, so several are wire-compatible, and they matter: each Yamux stream has its own flow-control window, and one
+ * stream carrying every batch is held to a window per round trip.
+ */
+export const STREAMS_PER_PEER = 4
+
+/** Outbound streams per protocol per connection: the lanes, plus room for reopening. */
+export const MAX_OUTBOUND_STREAMS = 2 * STREAMS_PER_PEER
 
 /** WantBlocks requests from one peer being served at once on one stream; more wait in the stream's own order. */
 export const MAX_SERVING_PER_STREAM = 4

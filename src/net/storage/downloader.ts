@@ -9,7 +9,7 @@ import {
   LOOKUP_RETRY_MS, MAX_PEER_FAILURES, MAX_SWARM_PEERS, PROVIDER_LOOKUP_LIMIT, TARGET_BATCH_BYTES
 } from './constants.ts'
 import {
-  StorageBadBlockError, StorageCancelledError, StorageDownloadStalledError, StorageNoProvidersError, StorageQuotaExceededError
+  StorageBadBlockError, StorageCancelledError, StorageDownloadStalledError, StorageNoProvidersError
 } from './errors.ts'
 import { blockCount } from './manifest.ts'
 import type { Manifest } from './manifest.ts'
@@ -72,6 +72,10 @@ const PRESENCE_RETRY_MS = 3_000
 const DIAL_COOLDOWN_MS = 5_000
 /** The scheduling loop looks at timers at least this often. */
 const TICK_MS = 200
+/** Verified blocks written to the store in one transaction (a commit per 128 KiB batch costs more than the data). */
+const WRITE_BATCH_BLOCKS = 64
+/** The longest a verified block waits to be written. */
+const WRITE_DELAY_MS = 20
 
 let nextDownloadId = BigInt(Date.now()) << 16n
 
@@ -106,6 +110,9 @@ export class Download {
   private lookingUp = false
   private fatal: Error | undefined
   private wake: () => void = () => {}
+  /** Verified blocks not yet written: written together, one transaction per WRITE_BATCH_BLOCKS or WRITE_DELAY_MS. */
+  private readonly writes: NewBlock[] = []
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (deps: DownloadDeps, cid: CID, manifest: Manifest, options: { signal: AbortSignal, onProgress?: (p: DownloadProgress) => void, providers?: Provider[] }) {
     this.deps = deps
@@ -147,7 +154,11 @@ export class Download {
       for (;;) {
         if (this.signal.aborted) throw new StorageCancelledError(`download of ${cidToString(this.cid)}`)
         if (this.fatal !== undefined) throw this.fatal
-        if (this.done === this.total) return
+        if (this.done === this.total) {
+          this.flush()
+          if (this.fatal !== undefined) throw this.fatal
+          return
+        }
         this.schedule()
         const now = Date.now()
         if (now - this.lastProgress > this.deps.tuning.stallTimeoutMs) {
@@ -165,7 +176,33 @@ export class Download {
       }
     } finally {
       this.signal.removeEventListener('abort', onAbort)
+      // What was verified is kept, so a later download resumes from it.
+      this.flush()
     }
+  }
+
+  private flush (): void {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    if (this.writes.length === 0) return
+    const blocks = this.writes.splice(0)
+    try {
+      this.deps.store.putBlocks(this.tree, blocks)
+    } catch (err) {
+      for (const b of blocks) {
+        if (this.have[b.index] === 1) {
+          this.have[b.index] = 0
+          this.done--
+        }
+      }
+      this.fatal ??= err as Error
+      this.wake()
+    }
+  }
+
+  private scheduleFlush (): void {
+    if (this.writes.length >= WRITE_BATCH_BLOCKS) this.flush()
+    else this.flushTimer ??= setTimeout(() => { this.flush() }, WRITE_DELAY_MS)
   }
 
   /** A presence message for this download (or another download of the same tree). */
@@ -279,7 +316,7 @@ export class Download {
     this.stats.requests++
     const id = peer.peerId.toString()
     if (!this.stats.peersUsed.includes(id)) this.stats.peersUsed.push(id)
-    const { exchange, store } = this.deps
+    const { exchange } = this.deps
     exchange.wantBlocks(peer.peerId, this.manifest.treeCid, toRanges(batch.indices), { signal: this.signal, timeoutMs: this.deps.tuning.batchTimeoutMs })
       .then((res) => {
         if (this.banned.has(id)) {
@@ -299,19 +336,14 @@ export class Download {
             return
           }
         }
-        try {
-          store.putBlocks(this.tree, good)
-        } catch (err) {
-          if (err instanceof StorageQuotaExceededError) this.fatal = err
-          this.queue.unshift(batch)
-          return
-        }
         for (const b of good) {
           if (this.have[b.index] === 0) {
             this.have[b.index] = 1
             this.done++
+            this.writes.push(b)
           }
         }
+        this.scheduleFlush()
         this.stats.blocksReceived += good.length
         const missing = batch.indices.filter(i => this.have[i] === 0)
         for (const i of missing) peer.lacks.add(i)

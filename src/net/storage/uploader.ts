@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { BLOCK_CODEC, CID_VERSION, SHA256_CODE, TREE_CODEC, cidOf, cidToString, sha256 } from './cid.ts'
 import type { CID } from './cid.ts'
-import { PENDING_PREFIX } from './block-store.ts'
-import type { BlockStore, NewBlock } from './block-store.ts'
+import type { BlockStore } from './block-store.ts'
 import { TARGET_BATCH_BYTES } from './constants.ts'
 import { StorageCancelledError, StorageParamsError } from './errors.ts'
 import { blockCount, encodeManifest, isValidBlockSize, manifestCidOf } from './manifest.ts'
@@ -32,9 +31,10 @@ export class UploadSession {
   readonly id: string
   readonly options: UploadOptions
   private readonly store: BlockStore
-  private readonly key: Uint8Array
   private readonly leaves: Uint8Array[] = []
-  private readonly batch: NewBlock[] = []
+  private readonly chunks: number[] = []
+  private readonly batch: Uint8Array[] = []
+  private stored = 0
   private partial: Uint8Array
   private partialLength = 0
   private size = 0
@@ -45,7 +45,6 @@ export class UploadSession {
     this.store = store
     this.options = options
     this.id = randomBytes(8).toString('hex')
-    this.key = Uint8Array.from([PENDING_PREFIX, ...Buffer.from(this.id, 'hex')])
     this.partial = new Uint8Array(options.blockSize)
     if (options.expectedSize !== undefined) store.checkSpace(Math.ceil(options.expectedSize / options.blockSize) * options.blockSize)
   }
@@ -81,16 +80,16 @@ export class UploadSession {
   }
 
   private addBlock (data: Uint8Array): void {
-    const hash = sha256(data)
-    this.batch.push({ index: this.leaves.length, hash, data })
-    this.leaves.push(hash)
+    this.leaves.push(sha256(data))
+    this.batch.push(data)
     if (this.batch.length * this.options.blockSize >= TARGET_BATCH_BYTES * 8) this.flush()
   }
 
   private flush (): void {
     if (this.batch.length === 0) return
     try {
-      this.store.putBlocks(this.key, this.batch)
+      this.chunks.push(...this.store.putChunks(this.batch))
+      this.stored += this.batch.length * this.options.blockSize
     } catch (err) {
       this.abort()
       throw err
@@ -123,7 +122,8 @@ export class UploadSession {
     const encoded = encodeManifest(manifest)
     const cid = manifestCidOf(encoded)
     try {
-      this.store.commitTree(this.key, treeCid.bytes, proofs)
+      const bs = this.options.blockSize
+      this.store.commitTree(treeCid.bytes, this.leaves.map((hash, index) => ({ index, hash, chunk: this.chunks[index] as number, size: bs, proof: proofs[index] as Uint8Array })))
       this.store.putManifest(cidToString(cid), treeCid.bytes, encoded, blockCount(manifest))
     } catch (err) {
       this.abort()
@@ -136,7 +136,7 @@ export class UploadSession {
   abort (): void {
     if (this.state !== 'open') return
     this.state = 'aborted'
-    this.store.deleteTree(this.key)
+    this.store.deleteChunks(this.chunks, this.stored)
   }
 }
 
