@@ -239,7 +239,7 @@ export class StorageService implements Storage, Startable {
 
   createUpload (options: Partial<UploadOptions> = {}): UploadSession {
     if (this.uploads.size >= MAX_OPEN_UPLOADS) throw new StorageBusyError('open uploads', MAX_OPEN_UPLOADS)
-    const session = new UploadSession(this.blocks, { blockSize: options.blockSize ?? this.init.blockSize ?? DEFAULT_BLOCK_SIZE, ...options })
+    const session = new UploadSession(this.blocks, { ...options, blockSize: options.blockSize ?? this.init.blockSize ?? DEFAULT_BLOCK_SIZE })
     this.uploads.set(session.id, session)
     return session
   }
