@@ -1,6 +1,6 @@
 import { combineSignals } from '../../common/index.ts'
-import { StorageParamsError, StorageService, storage } from '../../net/storage/index.ts'
-import type { DownloadProgress, StorageServiceInit } from '../../net/storage/index.ts'
+import { StorageParamsError, storage } from '../../net/storage/index.ts'
+import type { DownloadProgress, StorageService, StorageServiceInit } from '../../net/storage/index.ts'
 import type { MethodTable, ModuleContext } from '../../sdk/index.ts'
 import type { NetworkConfig } from './config.ts'
 import { NetworkConfigError } from './errors.ts'

@@ -8,7 +8,6 @@ import type { ExchangeComponents } from './block-exchange.ts'
 import { BlockStore } from './block-store.ts'
 import type { BlockStoreOptions, StoreSpace } from './block-store.ts'
 import { MANIFEST_CODEC, cidToString, parseCid } from './cid.ts'
-import type { CID } from './cid.ts'
 import {
   BATCH_TIMEOUT_MS, DEFAULT_BLOCK_SIZE, MAINTENANCE_INTERVAL_MS, MANIFEST_RETRIES, MANIFEST_RETRY_DELAY_MS,
   MAX_BLOCKS_PER_BATCH, MAX_CONCURRENT_DOWNLOADS, MAX_OPEN_UPLOADS, MAX_READ_BYTES, MAX_WANTLIST_ENTRIES, PIPELINE_DEPTH,
@@ -56,12 +55,16 @@ export interface StorageServiceInit extends BlockStoreOptions {
   batchTimeoutMs?: number
   stallTimeoutMs?: number
   maintenanceIntervalMs?: number
+  /** Rounds of provider lookup for a manifest (default MANIFEST_RETRIES), MANIFEST_RETRY_DELAY_MS apart. */
+  manifestRetries?: number
 }
 
 export interface FetchOptions extends AbortOptions {
   onProgress?: (p: DownloadProgress) => void
   /** Providers to ask first (besides those routing finds). */
   providers?: Provider[]
+  /** Told what the download did (requests, blocks received and rejected, peers used and banned) when it ends. */
+  onStats?: (stats: DownloadStats) => void
 }
 
 export interface LocalManifest extends ManifestInfo {
@@ -75,6 +78,7 @@ interface ActiveDownload {
   download: Download
   promise: Promise<ManifestInfo>
   listeners: Set<(p: DownloadProgress) => void>
+  statsListeners: Set<(s: DownloadStats) => void>
   controller: AbortController
   callers: number
 }
@@ -302,7 +306,8 @@ export class StorageService implements Storage, Startable {
     if (options.fetch === false) throw new StorageNotFoundError(`manifest ${key}`)
     const tried = new Set<string>()
     let lastError: Error | undefined
-    for (let attempt = 0; attempt < MANIFEST_RETRIES; attempt++) {
+    const retries = this.init.manifestRetries ?? MANIFEST_RETRIES
+    for (let attempt = 0; attempt < retries; attempt++) {
       options.signal?.throwIfAborted()
       const found = attempt === 0 ? [...(options.providers ?? []), ...await this.findProviders(key, options)] : await this.findProviders(key, options)
       for (const p of found) {
@@ -320,7 +325,7 @@ export class StorageService implements Storage, Startable {
           this.log('manifest %s from %s failed: %s', key, id, lastError.message)
         }
       }
-      if (attempt < MANIFEST_RETRIES - 1) await delay(MANIFEST_RETRY_DELAY_MS, options)
+      if (attempt < retries - 1) await delay(MANIFEST_RETRY_DELAY_MS, options)
     }
     throw new StorageNoProvidersError(key, { cause: lastError })
   }
@@ -333,6 +338,7 @@ export class StorageService implements Storage, Startable {
       if (this.active.size >= MAX_CONCURRENT_DOWNLOADS) throw new StorageBusyError('downloads', MAX_CONCURRENT_DOWNLOADS)
       const controller = new AbortController()
       const listeners = new Set<(p: DownloadProgress) => void>()
+      const statsListeners = new Set<(s: DownloadStats) => void>()
       const info = await this.manifest(key, { signal: options.signal, providers: options.providers })
       const manifest = this.localManifest(key) as Manifest
       const download = new Download({
@@ -351,13 +357,17 @@ export class StorageService implements Storage, Startable {
         this.blocks.touch(key, manifest.treeCid.bytes)
         this.advertiser?.add(parseCid(key))
         return info
-      }).finally(() => { this.active.delete(key) })
+      }).finally(() => {
+        this.active.delete(key)
+        for (const l of statsListeners) l(download.stats)
+      })
       promise.catch(() => {})
-      active = { download, promise, listeners, controller, callers: 0 }
+      active = { download, promise, listeners, statsListeners, controller, callers: 0 }
       this.active.set(key, active)
     }
     const a = active
     a.callers++
+    if (options.onStats !== undefined) a.statsListeners.add(options.onStats)
     if (options.onProgress !== undefined) {
       a.listeners.add(options.onProgress)
       options.onProgress(a.download.progress())

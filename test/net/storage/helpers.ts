@@ -11,29 +11,31 @@ import type { Provider, ProviderRouting, StorageService, StorageServiceInit } fr
 export type StorageNode = Libp2p<{ storage: StorageService, identify: unknown }>
 
 /** A provider table shared by the nodes of a test: what a DHT or discovery would answer, without either. */
-export function staticRouting (): { routing: (self: () => PeerId, addrs: () => ReturnType<Libp2p['getMultiaddrs']>) => ProviderRouting, table: Map<string, Map<string, Provider>>, forget: (peer: string) => void } {
-  const table = new Map<string, Map<string, Provider>>()
+export function staticRouting (): { routing: (self: () => PeerId, addrs: () => ReturnType<Libp2p['getMultiaddrs']>) => ProviderRouting, table: Map<string, Map<string, () => Provider>>, forget: (peer: string) => void } {
+  // Addresses are read at lookup time: a node announces its datasets as it starts, before it listens.
+  const table = new Map<string, Map<string, () => Provider>>()
   return {
     table,
     forget: (peer) => { for (const m of table.values()) m.delete(peer) },
     routing: (self, addrs) => ({
       provide: async (cid) => {
         const key = cidToString(cid)
-        const m = table.get(key) ?? new Map<string, Provider>()
-        m.set(self().toString(), { peerId: self(), multiaddrs: addrs() })
+        const m = table.get(key) ?? new Map<string, () => Provider>()
+        m.set(self().toString(), () => ({ peerId: self(), multiaddrs: addrs() }))
         table.set(key, m)
       },
       unprovide: (cid) => { table.get(cidToString(cid))?.delete(self().toString()) },
-      findProviders: async (cid) => [...(table.get(cidToString(cid))?.values() ?? [])]
+      findProviders: async (cid) => [...(table.get(cidToString(cid))?.values() ?? [])].map(p => p())
     })
   }
 }
 
 /** A js-libp2p node on 127.0.0.1 TCP with the storage service (store in `dataDir`). */
 export async function storageNode (dataDir: string, init: StorageServiceInit & { shared?: ReturnType<typeof staticRouting> } = {}): Promise<StorageNode> {
-  let node: StorageNode | undefined
-  const routing = init.shared?.routing(() => (node as StorageNode).peerId, () => (node as StorageNode).getMultiaddrs())
-  node = await createLibp2p({
+  const routing = init.shared?.routing(() => node.peerId, () => node.getMultiaddrs())
+  const node = await createLibp2p({
+    // Started below, once `node` is set: the service announces its datasets as it starts.
+    start: false,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -43,6 +45,7 @@ export async function storageNode (dataDir: string, init: StorageServiceInit & {
       storage: storage({ dataDir, routing, ...init })
     }
   }) as unknown as StorageNode
+  await node.start()
   return node
 }
 
