@@ -166,7 +166,13 @@ export class BlockExchange {
   /** Opens the connection (and stream) to a peer ahead of use. */
   async connect (peer: PeerId, addrs: Multiaddr[], options: AbortOptions = {}): Promise<void> {
     try {
-      await this.streamFor(this.channel(peer), 0, { ...options, addrs })
+      try {
+        await this.streamFor(this.channel(peer), 0, { ...options, addrs })
+      } catch (err) {
+        // Announced addresses can be stale (the provider restarted elsewhere): let libp2p resolve the peer id.
+        if (addrs.length === 0 || options.signal?.aborted === true) throw err
+        await this.streamFor(this.channel(peer), 0, options)
+      }
     } catch (err) {
       throw new StorageRequestError(`cannot reach ${peer.toString()}: ${(err as Error).message}`, { cause: err })
     }

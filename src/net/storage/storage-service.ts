@@ -17,7 +17,7 @@ import { Download } from './downloader.ts'
 import type { DownloadProgress, DownloadStats, DownloadTuning } from './downloader.ts'
 import {
   StorageAlreadyOpenError, StorageBusyError, StorageNoProvidersError, StorageNotFoundError, StorageNotOpenError,
-  StorageParamsError, StorageUnknownUploadError
+  StorageParamsError, StorageRequestError, StorageUnknownUploadError
 } from './errors.ts'
 import { ManifestProtocol } from './manifest-protocol.ts'
 import { blockCount, decodeManifest, manifestInfo } from './manifest.ts'
@@ -316,7 +316,15 @@ export class StorageService implements Storage, Startable {
         tried.add(id)
         try {
           const addrs = p.multiaddrs.map(a => a.getComponents().some(c => c.name === 'p2p') ? a : a.encapsulate(toMultiaddr(`/p2p/${id}`)))
-          const bytes = await this.manifestProtocol.fetch(addrs.length > 0 ? addrs : p.peerId, parsed, options)
+          let bytes: Uint8Array
+          try {
+            bytes = await this.manifestProtocol.fetch(addrs.length > 0 ? addrs : p.peerId, parsed, options)
+          } catch (err) {
+            // An announcement can outlive the addresses in it (the provider restarted on another port): dial the
+            // peer id, which the peer store or peer routing (the DHT) resolves to its current addresses.
+            if (addrs.length === 0 || !(err instanceof StorageRequestError)) throw err
+            bytes = await this.manifestProtocol.fetch(p.peerId, parsed, options)
+          }
           const manifest = decodeManifest(bytes)
           this.blocks.putManifest(key, manifest.treeCid.bytes, bytes, blockCount(manifest))
           return manifestInfo(key, manifest)
