@@ -380,7 +380,8 @@ export class Download {
     const hash = sha256(b.data)
     if (!Buffer.from(hash).equals(Buffer.from(b.cid.multihash.digest))) throw new StorageBadBlockError(`block ${b.index} does not hash to its CID`)
     verifyProof(b.proof, hash, this.manifest.treeCid.multihash.digest, b.index, this.total)
-    return { index: b.index, hash, data: b.data.slice(), proof: encodeProof(b.proof) }
+    // The frame's bytes are this download's own (read off the stream): kept as they are until written.
+    return { index: b.index, hash, data: b.data, proof: b.proofBytes ?? encodeProof(b.proof) }
   }
 
   private ban (peer: SwarmPeer, err: Error): void {

@@ -315,7 +315,7 @@ export function decodeBlocks (bytes: Uint8Array): WantBlocksResponse {
   const count = view.getUint32(offset, true)
   offset += 4
   if (count > MAX_BLOCKS_PER_BATCH) throw new StorageWireError(`response of ${count} blocks exceeds ${MAX_BLOCKS_PER_BATCH}`)
-  const metas: Array<{ index: number, cid: CID, len: number, proof?: MerkleProof }> = []
+  const metas: Array<{ index: number, cid: CID, len: number, proof?: MerkleProof, proofBytes?: Uint8Array }> = []
   for (let i = 0; i < count; i++) {
     need(10)
     const index = view.getBigUint64(offset, true)
@@ -331,9 +331,10 @@ export function decodeBlocks (bytes: Uint8Array): WantBlocksResponse {
     offset += 6
     if (len > MAX_BLOCK_SIZE) throw new StorageWireError(`block of ${len} bytes exceeds ${MAX_BLOCK_SIZE}`)
     need(proofLen)
-    const proof = proofLen === 0 ? undefined : decodeProof(bytes.subarray(offset, offset + proofLen))
+    const proofBytes = proofLen === 0 ? undefined : bytes.subarray(offset, offset + proofLen)
+    const proof = proofBytes === undefined ? undefined : decodeProof(proofBytes)
     offset += proofLen
-    metas.push({ index: Number(index), cid, len, proof })
+    metas.push({ index: Number(index), cid, len, proof, proofBytes })
   }
   if (offset !== end) throw new StorageWireError('WantBlocks response metadata has trailing bytes')
   const dataLen = metas.reduce((s, m) => s + m.len, 0)
@@ -341,7 +342,7 @@ export function decodeBlocks (bytes: Uint8Array): WantBlocksResponse {
   const blocks: DeliveredBlock[] = []
   let dataOffset = end
   for (const m of metas) {
-    blocks.push({ index: m.index, cid: m.cid, data: bytes.subarray(dataOffset, dataOffset + m.len), proof: m.proof })
+    blocks.push({ index: m.index, cid: m.cid, data: bytes.subarray(dataOffset, dataOffset + m.len), proof: m.proof, proofBytes: m.proofBytes })
     dataOffset += m.len
   }
   return { requestId, treeCid, blocks }
