@@ -66,7 +66,16 @@ export function errorToWire (err: unknown, depth = 0): ErrorWire {
     if (err.cause !== undefined && depth < 4) wire.cause = errorToWire(err.cause, depth + 1)
     return wire
   }
-  return { name: 'Error', code: UnexpectedError.code, message: String(err), retryable: false }
+  return { name: 'Error', code: UnexpectedError.code, message: safeString(err), retryable: false }
+}
+
+/** A description of any value that never throws (objects can make String() throw). */
+function safeString (value: unknown): string {
+  try {
+    return String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
 }
 
 /** Rebuilds an error sent by `errorToWire`, as its registered class when the code is known here. */

@@ -24,6 +24,8 @@ describe('errors across a boundary', () => {
     expect(plain.code).toBe('ENOENT')
     expect(plain.message).toBe('boom')
     expect(errorFromWire(errorToWire('a string')).code).toBe('ERR_UNEXPECTED')
+    expect(errorToWire({ toString: 0 }).message).toBe('[object Object]') // String() would throw
+    expect(errorToWire(Object.create(null)).message).toBe('[object Object]')
   })
 
   it('any thrown value has a wire form that rebuilds', () => {

@@ -3,6 +3,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { IN_PROCESS_HOST, Kernel, readModuleFolder } from '../../kernel/index.ts'
 import type { DirectoryEntry, KernelOptions, StartResult } from '../../kernel/index.ts'
+import { installedModuleDirs } from '../../modules/package-manager/index.ts'
 import { findModuleFolders } from './distribution.ts'
 import { readNodeConfig } from './node-config.ts'
 import type { NodeConfig } from './node-config.ts'
@@ -17,6 +18,8 @@ export interface NodeOptions extends Partial<Omit<KernelOptions, 'dataDir' | 'co
   config?: Partial<NodeConfig>
   /** Whether to start the modules (default true). */
   start?: boolean
+  /** Whether to load the packages installed under the data directory (default true). */
+  packages?: boolean
 }
 
 export interface LogosNode {
@@ -48,12 +51,23 @@ export async function startNode (options: NodeOptions = {}): Promise<LogosNode> 
     if (settings.logLevel !== undefined) kernel.logs.setLevel(name, settings.logLevel)
   }
   const dirs = options.moduleDirs ?? await findModuleFolders()
+  // Installed packages load like built-in modules, but untrusted: a package can never be privileged.
+  const installed = options.packages === false
+    ? []
+    : await installedModuleDirs(dataDir).catch((err: unknown) => {
+      kernel.logs.write({ at: Date.now(), module: 'node', level: 'error', message: `cannot read installed packages: ${(err as Error).message}` })
+      return []
+    })
+  const sources = [
+    ...dirs.map(dir => ({ dir, trusted: options.moduleDirs === undefined })),
+    ...installed.map(dir => ({ dir, trusted: false }))
+  ]
   const unwanted: string[] = []
-  for (const dir of dirs) {
+  for (const { dir, trusted } of sources) {
     try {
       const { manifest } = await readModuleFolder(dir)
       const settings = config.modules[manifest.name]
-      await kernel.load({ dir }, { trusted: options.moduleDirs === undefined, host: settings?.host })
+      await kernel.load({ dir }, { trusted, host: settings?.host })
       if (settings?.enabled === false || (options.only !== undefined && !options.only.includes(manifest.name))) unwanted.push(manifest.name)
     } catch (err) {
       kernel.logs.write({ at: Date.now(), module: 'node', level: 'error', message: `cannot load ${dir}: ${(err as Error).message}` })

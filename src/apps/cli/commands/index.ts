@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
+import { registerBasecamp } from './basecamp.ts'
 import { registerDev } from './dev.ts'
 import { registerDevnet } from './devnet.ts'
 import { registerModules } from './modules.ts'
+import { registerPkg } from './pkg.ts'
 import { registerStart } from './start.ts'
 
 /** Every subcommand of `logos`; each area adds its own file here. */
@@ -10,4 +12,6 @@ export function registerCommands (program: Command): void {
   registerModules(program)
   registerDev(program)
   registerDevnet(program)
+  registerPkg(program)
+  registerBasecamp(program)
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { readModuleFolder } from '../../../kernel/index.ts'
+import { installedModuleDirs } from '../../../modules/package-manager/index.ts'
 import { defaultDataDir, findModuleFolders } from '../../node/index.ts'
 
 export function registerModules (program: Command): void {
@@ -14,12 +15,16 @@ export function registerModules (program: Command): void {
         const { manifest } = await readModuleFolder(dir)
         rows.push({ name: manifest.name, version: manifest.version, description: manifest.description ?? '', source: 'built-in' })
       }
+      for (const dir of await installedModuleDirs(opts.dataDir)) {
+        const { manifest } = await readModuleFolder(dir)
+        rows.push({ name: manifest.name, version: manifest.version, description: manifest.description ?? '', source: 'installed' })
+      }
       if (opts.json === true) {
         console.log(JSON.stringify(rows, null, 2))
         return
       }
       const width = Math.max(4, ...rows.map(r => r.name.length))
-      console.log(`${'NAME'.padEnd(width)}  VERSION  SOURCE    DESCRIPTION`)
-      for (const r of rows) console.log(`${r.name.padEnd(width)}  ${r.version.padEnd(7)}  ${r.source.padEnd(8)}  ${r.description}`)
+      console.log(`${'NAME'.padEnd(width)}  VERSION  SOURCE     DESCRIPTION`)
+      for (const r of rows) console.log(`${r.name.padEnd(width)}  ${r.version.padEnd(7)}  ${r.source.padEnd(9)}  ${r.description}`)
     })
 }

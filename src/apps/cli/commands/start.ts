@@ -2,7 +2,8 @@ import type { Command } from 'commander'
 import { defaultDataDir, formatModuleTable, startNode } from '../../node/index.ts'
 import { InvalidArgumentError } from '../../../common/index.ts'
 import { isLogLevel } from '../../../kernel/index.ts'
-import type { LogEntry } from '../../../kernel/index.ts'
+import type { Kernel, LogEntry } from '../../../kernel/index.ts'
+import { readBasecampLink } from '../../../modules/basecamp/index.ts'
 
 export function registerStart (program: Command): void {
   program
@@ -32,7 +33,23 @@ export function registerStart (program: Command): void {
       process.on('SIGTERM', () => { stop('SIGTERM') })
       console.log(`logos node running, data directory ${node.dataDir}`)
       console.log(formatModuleTable(node.kernel.list()))
+      await printBasecampLink(node.kernel, node.dataDir)
     })
+}
+
+/** The link to the node's Basecamp, with this run's secret in its fragment: only who reads this terminal gets it. */
+async function printBasecampLink (kernel: Kernel, dataDir: string): Promise<void> {
+  if (!kernel.has('basecamp')) return
+  const state = kernel.state('basecamp')
+  if (state !== 'running') {
+    console.log(`Basecamp is ${state} (see the log above)`)
+    return
+  }
+  try {
+    console.log(`Basecamp: ${(await readBasecampLink(dataDir)).link}`)
+  } catch (err) {
+    console.log(`Basecamp runs, but its link could not be read: ${(err as Error).message}`)
+  }
 }
 
 function printLog (entry: LogEntry): void {
