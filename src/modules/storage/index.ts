@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
-import { basename, dirname } from 'node:path'
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join, relative, sep } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { combineSignals, defineModule } from '../../sdk/index.ts'
-import { StorageCancelledError, StorageParamsError } from '../../net/storage/index.ts'
+import { MAX_READ_BYTES, StorageCancelledError, StorageParamsError, encodeFolderHeader } from '../../net/storage/index.ts'
 import type { ManifestInfo } from '../../net/storage/index.ts'
 import {
   LONG_CALL_MS, MAX_DOWNLOAD_BYTES_IN_MEMORY, MAX_TRACKED_DOWNLOADS, MAX_TRACKED_UPLOADS, READ_CHUNK_BYTES, UPLOAD_CHUNK_BYTES
@@ -28,6 +28,20 @@ function optionalSize (value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new StorageParamsError(`"${name}" must be a non-negative integer`)
   return value
+}
+
+/** Every regular file under `root`, sorted, with paths relative to it ('/' separated). */
+async function listFiles (root: string): Promise<Array<{ path: string, full: string, length: number }>> {
+  const out: Array<{ path: string, full: string, length: number }> = []
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name < b.name ? -1 : 1)) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) await walk(full)
+      else if (entry.isFile()) out.push({ path: relative(root, full).split(sep).join('/'), full, length: (await stat(full)).size })
+    }
+  }
+  await walk(root)
+  return out
 }
 
 function newId (): string {
@@ -260,6 +274,47 @@ export const storage = defineModule({
               return { ...manifest, downloadId }
             } finally {
               downloads.delete(downloadId)
+            }
+          }
+        },
+        read: {
+          description: 'Bytes { cid, offset?, length } of a dataset (at most 4 MiB), fetching the dataset into the local store first when it is not here: { data }',
+          handler: async (p: { cid: string, offset?: number, length: number }, call) => {
+            const cid = text(p?.cid, 'cid')
+            const offset = optionalSize(p.offset, 'offset') ?? 0
+            const length = optionalSize(p.length, 'length') ?? 0
+            if (length > MAX_READ_BYTES) throw new StorageParamsError(`a read returns at most ${MAX_READ_BYTES} bytes`)
+            const { exists } = await net<{ exists: boolean }>('storageExists', { cid })
+            if (!exists) await net('storageFetch', { cid }, { signal: call.signal, timeout: LONG_CALL_MS })
+            return await net<{ data: Uint8Array }>('storageRead', { cid, offset, length })
+          }
+        },
+        publishFolder: {
+          description: 'Stores every file under { path } as one dataset (logos-folder/1: a JSON index, then the files) and announces it: { cid, url: "logos-storage:<cid>", files, bytes }; package repositories are served from such URLs',
+          handler: async (p: { path: string }, call) => {
+            const root = text(p?.path, 'path')
+            const files = await listFiles(root)
+            if (files.length === 0) throw new StorageParamsError(`${root} holds no files`)
+            const header = encodeFolderHeader(files)
+            const size = header.length + files.reduce((s, f) => s + f.length, 0)
+            const { uploadId } = await uploadInit({ filename: basename(root), mimetype: 'application/x-logos-folder', size })
+            try {
+              await uploadChunk(uploadId, header)
+              for (const f of files) {
+                let seen = 0
+                for await (const chunk of createReadStream(f.full, { highWaterMark: UPLOAD_CHUNK_BYTES })) {
+                  call.signal?.throwIfAborted()
+                  const c = chunk as Buffer
+                  seen += c.length
+                  await uploadChunk(uploadId, new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
+                }
+                if (seen !== f.length) throw new StorageParamsError(`${f.full} changed while it was being stored`)
+              }
+              const info = await uploadFinalize(uploadId)
+              return { cid: info.cid, url: `logos-storage:${info.cid}`, files: files.length, bytes: info.datasetSize }
+            } catch (err) {
+              await uploadCancel(uploadId)
+              throw err
             }
           }
         },

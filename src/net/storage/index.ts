@@ -23,5 +23,7 @@ export type { ControlMessage, WantEntry, BlockPresence, IndexRange, WantBlocksRe
 export { encodeManifestResponse, STATUS_FOUND, STATUS_NOT_FOUND } from './manifest-protocol.ts'
 export { datasetCapability, discoveryRouting, dhtRouting, combinedRouting } from './providers.ts'
 export type { Provider, ProviderRouting } from './providers.ts'
+export { encodeFolderHeader, decodeFolderHeader, folderHeaderLength, FOLDER_FORMAT, MAX_FOLDER_HEADER_BYTES } from './folder-archive.ts'
+export type { FolderIndex } from './folder-archive.ts'
 export * from './constants.ts'
 export * from './errors.ts'
