@@ -168,7 +168,7 @@ describe('storage over real TCP between js-libp2p nodes', () => {
   })
 
   it('resumes a stalled download from the blocks it kept once the provider is back (store persisted across restart)', async () => {
-    const data = randomData(6 * 1024 * 1024, 14)
+    const data = randomData(12 * 1024 * 1024, 14)
     const xDir = await dir()
     let X = await node({}, xDir)
     const { cid } = await X.services.storage.store(data)
@@ -188,7 +188,7 @@ describe('storage over real TCP between js-libp2p nodes', () => {
     await expect(first).rejects.toBeInstanceOf(StorageDownloadStalledError)
     await stopping
     expect(have).toBeGreaterThanOrEqual(20)
-    expect(have).toBeLessThan(96)
+    expect(have).toBeLessThan(192)
     expect(C.services.storage.exists(key)).toBe(false)
 
     // The provider comes back on the same data directory (a new port): its store kept the dataset and it announces it again.
@@ -196,7 +196,7 @@ describe('storage over real TCP between js-libp2p nodes', () => {
     expect(X.services.storage.exists(key)).toBe(true)
     let stats: DownloadStats | undefined
     await C.services.storage.fetch(key, { onStats: (s) => { stats = s } })
-    expect(stats?.blocksReceived).toBe(96 - have)
+    expect(stats?.blocksReceived).toBe(192 - have)
     expect(readAll(C, key, data.length).equals(Buffer.from(data))).toBe(true)
   })
 
