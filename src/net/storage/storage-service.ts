@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { defaultLogger } from '@libp2p/logger'
 import { multiaddr as toMultiaddr } from '@multiformats/multiaddr'
 import type { ComponentLogger, Logger, PeerId, Startable } from '@libp2p/interface'
 import { delay } from '../../common/index.ts'
@@ -127,7 +128,7 @@ export class StorageService implements Storage, Startable {
   constructor (components: StorageComponents, init: StorageServiceInit = {}) {
     this.components = components
     this.init = init
-    this.log = components.logger?.forComponent('logos:storage') ?? Object.assign(() => {}, { enabled: false, trace: () => {}, error: () => {}, newScope: () => { throw new Error('no scope') } }) as unknown as Logger
+    this.log = (components.logger ?? defaultLogger()).forComponent('logos:storage')
     this.tuning = {
       pipelineDepth: init.pipelineDepth ?? PIPELINE_DEPTH,
       batchTimeoutMs: init.batchTimeoutMs ?? BATCH_TIMEOUT_MS,
