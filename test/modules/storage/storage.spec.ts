@@ -64,9 +64,16 @@ describe('the storage module on a devnet of full Logos nodes (discovery-found pr
     expect(await C.kernel.call('storage', 'exists', { cid: up.cid })).toEqual({ exists: true })
     const cManifests = await C.kernel.call('storage', 'manifests') as Manifest[]
     expect(cManifests.find(m => m.cid === up.cid)).toMatchObject({ complete: true, filename: 'hello.bin' })
-    // Both A and B announced it: discovery lists them as providers.
-    const providers = await C.kernel.call('network', 'storageProviders', { cid: up.cid }) as Array<{ peerId: string }>
-    expect(new Set(providers.map(p => p.peerId))).toEqual(new Set([devnet.peers[0]?.peerId, devnet.peers[1]?.peerId]))
+    // Both A and B announced it: lookups list them as providers (B's announcement is placed once its download ended).
+    const expected = new Set([devnet.peers[0]?.peerId, devnet.peers[1]?.peerId])
+    let found = new Set<string | undefined>()
+    for (const end = Date.now() + 20_000; Date.now() < end;) {
+      const providers = await C.kernel.call('network', 'storageProviders', { cid: up.cid }) as Array<{ peerId: string }>
+      found = new Set(providers.map(p => p.peerId))
+      if (found.size === expected.size && [...expected].every(p => found.has(p))) break
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    expect(found).toEqual(expected)
   }, 90_000)
 
   it('streams an upload in chunks, uploads a file by path, and a cancelled upload leaves nothing', async () => {
