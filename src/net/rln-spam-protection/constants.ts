@@ -1,0 +1,16 @@
+/** Defaults of the mixnet's RLN spam protection (mix-spam-protection-rln.md, LOGOS-MIXNET profile). */
+
+/** Bytes of a zkSNARK proof in RateLimitProof (128, compressed) */
+export const ZK_PROOF_FIELD_BYTES = 128
+
+/** Bytes of every other RateLimitProof field (merkle_root, epoch, share_x, share_y, nullifier). */
+export const VALUE_FIELD_BYTES = 32
+
+/**
+ * The encoded RateLimitProof appended to each packet per hop: 288 bytes of values plus the protobuf framing of six
+ * length-delimited fields (six tags, one two-byte length for the proof, five one-byte lengths) = 301 bytes.
+ */
+export const RATE_LIMIT_PROOF_BYTES = 301
+
+/** Shares in one exported MessagingMetadata message (a bound on what one coordination message may carry). */
+export const MAX_METADATA_SHARES = 10_000
