@@ -11,6 +11,8 @@ import { loadOrCreatePeerKey } from './identity.ts'
 import { bootstrap, createNetworkNode } from './network-node.ts'
 import { MIX_EVENTS, mixMethods, mixServices } from './mix-methods.ts'
 import type { Mixnet } from '../../net/mix/index.ts'
+import { STORAGE_EVENTS, storageMethods, storageServices } from './storage-methods.ts'
+import type { StorageService } from '../../net/storage/index.ts'
 
 export { parseNetworkConfig } from './config.ts'
 export type { NetworkConfig } from './config.ts'
@@ -64,14 +66,17 @@ export const network = defineModule({
     'peer:disconnected': { description: '{ peerId }' },
     'provider:found': { description: '{ protocol, peerId, multiaddrs, data, seq }: a new provider of a capability being looked up or watched' },
     'pubsub:message': { description: '{ topic, data, from }' },
-    ...MIX_EVENTS
+    ...MIX_EVENTS,
+    ...STORAGE_EVENTS
   },
   async start (ctx) {
     const config = parseNetworkConfig(ctx.config)
     const { key, created } = await loadOrCreatePeerKey(ctx.dataDir)
-    const node = await createNetworkNode(key, config, mixServices(config))
+    const node = await createNetworkNode(key, config, { ...mixServices(config), ...storageServices(config) })
     const mix = node.services.mix as Mixnet | undefined
     const mixApi = mix === undefined ? undefined : mixMethods(ctx, mix)
+    const storage = node.services.storage as StorageService | undefined
+    const storageApi = storage === undefined ? undefined : storageMethods(ctx, storage)
     const { discovery, pubsub } = node.services
     ctx.log.info(created ? 'new peer identity' : 'peer identity loaded', { peerId: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map(String) })
 
@@ -208,11 +213,13 @@ export const network = defineModule({
             return { rttMs: await node.services.ping.ping(id, { signal: call.signal }) }
           }
         },
-        ...mixApi?.methods
+        ...mixApi?.methods,
+        ...storageApi?.methods
       },
       stop: async () => {
         stopping.abort()
         mixApi?.stop()
+        storageApi?.stop()
         node.removeEventListener('peer:connect', onConnect)
         node.removeEventListener('peer:disconnect', onDisconnect)
         discovery.removeEventListener('provider', onProvider)
