@@ -203,8 +203,12 @@ describe.skipIf(!HAS_CHROMIUM)('Basecamp in a browser', () => {
   it('errors are shown, not swallowed', async () => {
     const page = await openBasecamp()
     await button(page, 'directory', 'stop')
-    await page.locator('.toast[role=alert]', { hasText: 'ERR_MODULE_PROTECTED' }).waitFor()
+    const toast = page.locator('.toast[role=alert]', { hasText: 'ERR_MODULE_PROTECTED' })
+    await toast.waitFor()
     await page.locator('tr[data-note-for="directory"] [data-testid=row-error]', { hasText: /^Stop failed: ERR_MODULE_PROTECTED: / }).waitFor()
+    // An error toast stays until it is dismissed (it may sit over the controls below it, as on a small screen).
+    await toast.locator('button.toast-close').click()
+    await toast.waitFor({ state: 'detached' })
     expect(await state('directory')).toBe('running')
     await page.locator('form.load-form input[name=dir]').fill('/nowhere/at/all')
     await page.locator('form.load-form button[type=submit]').click()
