@@ -47,6 +47,12 @@ export const DEFAULT_RLN_IDENTIFIER = 'mix-rln-spam-protection/v1'
 export const DEFAULT_MAX_SHARES_PER_EPOCH = 200_000
 
 /**
+ * Precomputed proofs the split prover keeps ready: one covers a message at a time with a millisecond online step;
+ * each uses up a message_id of its epoch and is lost if the epoch passes unused, so the stock stays small.
+ */
+export const DEFAULT_PRECOMPUTE = 1
+
+/**
  * How long before an epoch ends the stock of precomputed proofs starts filling for the next epoch: about two
  * precomputations on this kind of machine, so the first messages of an epoch find a half ready.
  */
