@@ -142,6 +142,10 @@ export class Rln extends EventTarget {
    * `loaded()` waits for it.
    */
   static async create (options: RlnOptions = {}): Promise<Rln> {
+    const prover = options.prover ?? 'zerokit'
+    const verifier = options.verifier ?? 'zerokit'
+    if (!PROVER_KINDS.includes(prover)) throw new RangeError(`prover must be one of ${PROVER_KINDS.join(', ')}`)
+    if (!VERIFIER_KINDS.includes(verifier)) throw new RangeError(`verifier must be one of ${VERIFIER_KINDS.join(', ')}`)
     const resources = options.resources ?? await resolveResources({ ...options.resourceOptions, signal: options.signal })
     const dataDir = options.dataDir
     let identity = options.identity
@@ -154,10 +158,6 @@ export class Rln extends EventTarget {
       }
     }
     identity ??= createIdentity()
-    const prover = options.prover ?? 'zerokit'
-    const verifier = options.verifier ?? 'zerokit'
-    if (!PROVER_KINDS.includes(prover)) throw new RangeError(`prover must be one of ${PROVER_KINDS.join(', ')}`)
-    if (!VERIFIER_KINDS.includes(verifier)) throw new RangeError(`verifier must be one of ${VERIFIER_KINDS.join(', ')}`)
     const clock = new EpochClock(options.epoch)
     const group = new MembershipGroup({ path: dataDir === undefined ? undefined : join(dataDir, 'group.sqlite'), rootWindow: options.rootWindow })
     const messageIds = new MessageIdAllocator(dataDir === undefined ? undefined : join(dataDir, 'message-ids.sqlite'))
@@ -260,11 +260,11 @@ export class Rln extends EventTarget {
   }
 
   /**
-   * Takes a precomputed half for the current epoch (waiting for one under way rather than starting another),
+   * Takes a precomputed proof for the current epoch (waiting for one under way rather than starting another),
    * finalizes it for this signal in a light thread, then tops the stock up in the background.
    */
   private async proveFromStock (signal: Uint8Array, abort?: AbortSignal): Promise<ProvenMessage> {
-    // Two attempts: a half that took so long that its epoch is out of every verifier's gap is not used.
+    // Two attempts: a precomputation that took so long that its epoch is out of every verifier's gap is not used.
     for (let attempt = 0; ; attempt++) {
       const epoch = this.clock.current()
       // Entries of a past epoch, or against a root no longer accepted, are dropped (their message_ids are lost).
@@ -296,7 +296,7 @@ export class Rln extends EventTarget {
     return entry
   }
 
-  /** Tops the stock of precomputed halves up to its depth, for this epoch or, near its end, the next. */
+  /** Tops the stock of precomputed proofs up to its depth, for this epoch or, near its end, the next. */
   refill (): void {
     if (this.stopped || this.precomputeDepth === 0 || this.membership === undefined) return
     const epoch = this.clock.msUntilNext() < PRECOMPUTE_LEAD_MS ? this.clock.current() + 1n : this.clock.current()
@@ -308,7 +308,7 @@ export class Rln extends EventTarget {
     }
   }
 
-  /** Precomputed halves ready or under way. */
+  /** Precomputed proofs ready or under way. */
   get stocked (): number {
     return this.stock.length
   }
