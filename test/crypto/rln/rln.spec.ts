@@ -203,7 +203,7 @@ describe('RLN proofs on the ceremony key', () => {
 })
 
 describe('precomputed proofs', () => {
-  it('one precomputed half finalizes into valid proofs for any signal; two of them reveal the secret like any double signal', async () => {
+  it('one precomputation finalizes into valid proofs for any signal; two of them reveal the secret like any double signal', async () => {
     const input = offenderInput(enc('unused'), 9, node.clock.current())
     const pre = await offenderPool.precompute(input, { urgent: true })
     const [one, two] = await Promise.all([offenderPool.finalize(pre, hashToField(enc('first'))), offenderPool.finalize(pre, hashToField(enc('second')))])
@@ -218,7 +218,7 @@ describe('precomputed proofs', () => {
     expect(recoverSecret(p1, p2).a0).toBe(offender.secret)
   }, 120_000)
 
-  it('an Rln with a stock proves from it and keeps it topped up; with two heavy threads proofs are split', async () => {
+  it('an Rln with the split prover proves from its stock and keeps it topped up; with two heavy threads a precomputation runs in two halves', async () => {
     const id = createIdentity()
     const rln = await Rln.create({ resources, identity: id, prover: 'split', workers: 2, epoch: { now: () => now } })
     try {
