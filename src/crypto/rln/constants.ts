@@ -47,15 +47,24 @@ export const DEFAULT_RLN_IDENTIFIER = 'mix-rln-spam-protection/v1'
 export const DEFAULT_MAX_SHARES_PER_EPOCH = 200_000
 
 /**
- * How long before an epoch ends the stock of precomputed proofs starts filling for the next epoch: about two
- * precomputations on this kind of machine, so the first messages of an epoch find a half ready.
+ * Precomputed proofs the split prover keeps ready: one covers a message at a time with a millisecond online step;
+ * each uses up a message_id of its epoch and is lost if the epoch passes unused, so the stock stays small.
+ */
+export const DEFAULT_PRECOMPUTE = 1
+
+/**
+ * How long before an epoch ends the stock of precomputed proofs starts filling for the next epoch: one to two
+ * precomputations on this kind of machine (1.5-2.5 s each), so the first messages of an epoch find one ready.
  */
 export const PRECOMPUTE_LEAD_MS = 3_000
 
 /** Jobs waiting for a worker before new ones are refused (a bound so a burst cannot grow memory without end). */
 export const DEFAULT_MAX_QUEUE = 256
 
-/** How long a worker may take to load the wasm and the proving key before the pool gives up. */
+/**
+ * How long a proving thread may take to start (load its modules) before the pool gives up; the keys are loaded after
+ * that, in the thread, before its first job.
+ */
 export const WORKER_START_TIMEOUT_MS = 120_000
 
 /** The release of zerokit whose circuit resources (and wasm, @waku/zerokit-rln-wasm@0.2.1) we use. */

@@ -1,9 +1,8 @@
 import { buildBn128 } from 'ffjavascript'
 
 /**
- * The part of ffjavascript's BN254 curve (wasm, Montgomery form inside) that the prover and verifier use.
- * Elements are Uint8Arrays in ffjavascript's layout: Fr 32 bytes; G1 affine 64, projective 96; G2 affine 128,
- * projective 192.
+ * The part of ffjavascript's BN254 curve (wasm, Montgomery form inside) that the split prover uses. Elements are
+ * Uint8Arrays in ffjavascript's layout: Fr 32 bytes; G1 affine 64, projective 96; G2 affine 128, projective 192.
  */
 export interface WasmField {
   n8: number
@@ -12,24 +11,14 @@ export interface WasmField {
   add: (a: Uint8Array, b: Uint8Array) => Uint8Array
   sub: (a: Uint8Array, b: Uint8Array) => Uint8Array
   mul: (a: Uint8Array, b: Uint8Array) => Uint8Array
-  neg: (a: Uint8Array) => Uint8Array
-  e: (v: bigint) => Uint8Array
-  eq: (a: Uint8Array, b: Uint8Array) => boolean
-  fromMontgomery: (a: Uint8Array) => Uint8Array
-  toMontgomery: (a: Uint8Array) => Uint8Array
-  toObject: (a: Uint8Array) => bigint
 }
 
 export interface WasmGroup {
   zero: Uint8Array
   add: (a: Uint8Array, b: Uint8Array) => Uint8Array
-  neg: (a: Uint8Array) => Uint8Array
   timesScalar: (a: Uint8Array, s: bigint | Uint8Array) => Uint8Array
   toAffine: (a: Uint8Array) => Uint8Array
-  toJacobian: (a: Uint8Array) => Uint8Array
   isZero: (a: Uint8Array) => boolean
-  isValid: (a: Uint8Array) => boolean
-  fromObject: (o: Array<bigint | bigint[]>) => Uint8Array
   toObject: (a: Uint8Array) => unknown[]
   multiExpAffine: (bases: Uint8Array, scalars: Uint8Array) => Promise<Uint8Array>
 }
@@ -42,20 +31,12 @@ export interface WasmFr extends WasmField {
   ifft: (buff: Uint8Array) => Promise<Uint8Array>
   batchApplyKey: (buff: Uint8Array, first: Uint8Array, inc: Uint8Array) => Promise<Uint8Array>
   batchFromMontgomery: (buff: Uint8Array) => Promise<Uint8Array>
-  batchToMontgomery: (buff: Uint8Array) => Promise<Uint8Array>
 }
 
 export interface WasmCurve {
   Fr: WasmFr
   G1: WasmGroup
   G2: WasmGroup
-  Gt: WasmField
-  /** Takes a projective (Jacobian) point. */
-  prepareG1: (p: Uint8Array) => Uint8Array
-  /** Takes a projective (Jacobian) point. */
-  prepareG2: (q: Uint8Array) => Uint8Array
-  millerLoop: (preP: Uint8Array, preQ: Uint8Array) => Uint8Array
-  finalExponentiation: (a: Uint8Array) => Uint8Array
 }
 
 let curve: Promise<WasmCurve> | undefined

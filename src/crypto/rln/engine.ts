@@ -7,27 +7,49 @@ import * as snarkjs from 'snarkjs'
 import type { VerificationKey } from 'snarkjs'
 import { compressProof, decompressProof, fromSnarkjsProof, toSnarkjsProof } from './arkworks-codec.ts'
 import { bn254Curve } from './curve.ts'
-import { Groth16Prover } from './groth16-prover.ts'
-import type { PrecomputedProof, ProofPart } from './groth16-prover.ts'
-import { PreparedVerifier } from './groth16-verifier.ts'
-import { readZkey } from './zkey.ts'
+import { SplitProver } from './split-prover.ts'
+import type { PrecomputedProof, ProofPart } from './split-prover.ts'
+import { readZkey, verifyingOnlyZkey } from './zkey.ts'
 import { FIELD_BYTES, TREE_DEPTH } from './constants.ts'
-import { RlnEncodingError, RlnInvalidProofError, RlnWitnessError } from './errors.ts'
+import { RlnEncodingError, RlnInvalidProofError, RlnWitnessError, RlnWorkerError } from './errors.ts'
 import { toBytesLE } from './field.ts'
 import { publicSignals, serializeProof } from './proof.ts'
 import type { RlnProof } from './proof.ts'
 
 /**
- * Which implementation makes a proof: 'groth16' (ours, groth16-prover.ts, on ffjavascript's wasm with the key
- * parsed once), stock snarkjs, or zerokit's arkworks compiled to wasm. All give the same 128-byte arkworks proof.
+ * Which implementation makes a proof; all give zerokit's 128-byte arkworks proof.
+ * - 'zerokit': zerokit's arkworks prover compiled to wasm (`generateRLNProofWithWitness`), the default.
+ * - 'split': our split prover (split-prover.ts): most of a proof made before the message exists, then a
+ *   millisecond step for the signal; the only code here that no library has.
+ * - 'snarkjs': stock snarkjs, an independent second implementation.
  */
-export type ProverKind = 'groth16' | 'snarkjs' | 'zerokit'
+export type ProverKind = 'zerokit' | 'split' | 'snarkjs'
+
+/** Which implementation checks a proof: zerokit's verify_with_roots (the default), or stock snarkjs. */
+export type VerifierKind = 'zerokit' | 'snarkjs'
+
+export const PROVER_KINDS: readonly ProverKind[] = ['zerokit', 'split', 'snarkjs']
+export const VERIFIER_KINDS: readonly VerifierKind[] = ['zerokit', 'snarkjs']
 
 /**
- * Which implementation checks a proof, all on the same 128-byte arkworks proof: 'prepared' (ours, on
- * ffjavascript's wasm pairing with the key prepared once), zerokit's verify_with_roots, or stock snarkjs.
+ * What a thread can load, each once, on first use or ahead of it (`preload`):
+ * - 'witness': circom_runtime's witness calculator over the circuit's wasm (every prover needs it);
+ * - 'zerokit-prover': zerokit with the whole proving key (seconds of CPU: it parses the key into arkworks form);
+ * - 'zerokit-verifier': zerokit with the verifying-only key (zkey.ts, milliseconds);
+ * - 'split': the split prover (ffjavascript's curve, the key read in place);
+ * - 'snarkjs': the verification key for snarkjs (and ffjavascript's curve, which snarkjs proofs use too).
  */
-export type VerifierKind = 'prepared' | 'zerokit' | 'snarkjs'
+export type EnginePart = 'witness' | 'zerokit-prover' | 'zerokit-verifier' | 'split' | 'snarkjs'
+
+/** The parts a prover needs in the thread that proves. */
+export function proverParts (kind: ProverKind): EnginePart[] {
+  return kind === 'zerokit' ? ['witness', 'zerokit-prover'] : kind === 'split' ? ['witness', 'split'] : ['witness', 'snarkjs']
+}
+
+/** The parts a verifier needs in the thread that verifies. */
+export function verifierParts (kind: VerifierKind): EnginePart[] {
+  return kind === 'zerokit' ? ['zerokit-verifier'] : ['snarkjs']
+}
 
 /** What the circuit needs to prove one message (rln-v2.md "RLN-Diff flow", zerokit RLNWitnessInput). */
 export interface WitnessInput {
@@ -47,11 +69,6 @@ export interface EngineResources {
   zkey: Uint8Array
 }
 
-export interface EngineOptions {
-  /** Load zerokit (3-4 s and ~150 MB for its copy of the key); needed to prove or verify with zerokit. */
-  zerokit?: boolean
-}
-
 let zerokitReady: Promise<void> | undefined
 /** Instantiates zerokit's wasm once per thread, from the bytes the npm package ships (no fetch in Node). */
 async function loadZerokitWasm (): Promise<void> {
@@ -63,51 +80,64 @@ async function loadZerokitWasm (): Promise<void> {
   await zerokitReady
 }
 
+/** zerokit's newRLN, whose failures (thrown strings) become typed errors. */
+function newZerokit (zkey: Uint8Array, what: string): number {
+  try {
+    return newRLN(zkey)
+  } catch (err) {
+    throw new RlnWorkerError(`zerokit could not load the ${what}`, { cause: err instanceof Error ? err : new Error(String(err)) })
+  }
+}
+
 /**
  * Proves and verifies RLN v2 messages with the ceremony key, in the thread that owns it. The witness comes from
- * circom_runtime; the proof from snarkjs or zerokit. Heavy: each call to prove takes about a second of CPU, so the
- * library runs engines in worker threads (pool.ts), never on an event loop that relays traffic.
+ * circom_runtime; the proof from zerokit, the split prover or snarkjs. Each part is loaded once, when first needed
+ * or when preloaded. Heavy: a proof takes a second or more of CPU, so the library runs engines in worker threads
+ * (pool.ts), never on an event loop that relays traffic.
  */
 export class RlnEngine {
   private readonly resources: EngineResources
-  private readonly calculator: WitnessCalculator
-  private readonly vk: VerificationKey
-  private readonly zerokitCtx: number | undefined
-  private readonly prepared: PreparedVerifier
-  private readonly prover: Groth16Prover
+  private readonly parts = new Map<EnginePart, Promise<unknown>>()
 
-  private constructor (resources: EngineResources, calculator: WitnessCalculator, vk: VerificationKey, zerokitCtx: number | undefined, prepared: PreparedVerifier, prover: Groth16Prover) {
+  constructor (resources: EngineResources) {
     this.resources = resources
-    this.calculator = calculator
-    this.vk = vk
-    this.zerokitCtx = zerokitCtx
-    this.prepared = prepared
-    this.prover = prover
   }
 
-  static async create (resources: EngineResources, options: EngineOptions = {}): Promise<RlnEngine> {
-    // A single-threaded curve, shared with snarkjs in this thread (see curve.ts).
-    await bn254Curve()
-    const calculator = await WitnessCalculatorBuilder(resources.circuit)
-    const vk = await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: resources.zkey })
-    const zkey = readZkey(resources.zkey)
-    const prepared = await PreparedVerifier.create(zkey)
-    const prover = await Groth16Prover.create(zkey)
-    let ctx: number | undefined
-    if (options.zerokit !== false) {
-      await loadZerokitWasm()
-      // Zerokit parses the zkey into its own proving key once: the costly step (seconds), kept for the thread's life.
-      ctx = newRLN(resources.zkey)
+  /** Loads the parts now (each once; a part already loading or loaded is not loaded again). */
+  async preload (parts: readonly EnginePart[]): Promise<void> {
+    await Promise.all(parts.map(async part => { await this.part(part) }))
+  }
+
+  private async part (part: EnginePart): Promise<unknown> {
+    let loading = this.parts.get(part)
+    if (loading === undefined) {
+      loading = this.load(part)
+      this.parts.set(part, loading)
     }
-    return new RlnEngine(resources, calculator, vk, ctx, prepared, prover)
+    return await loading
   }
 
-  get hasZerokit (): boolean {
-    return this.zerokitCtx !== undefined
+  private async load (part: EnginePart): Promise<unknown> {
+    switch (part) {
+      case 'witness': return await WitnessCalculatorBuilder(this.resources.circuit)
+      case 'zerokit-prover':
+        await loadZerokitWasm()
+        // The costly step (seconds): zerokit parses the zkey into its own proving key, kept for the thread's life.
+        return newZerokit(this.resources.zkey, 'proving key')
+      case 'zerokit-verifier':
+        await loadZerokitWasm()
+        return newZerokit(verifyingOnlyZkey(this.resources.zkey), 'verification key')
+      case 'split':
+        return await SplitProver.create(readZkey(this.resources.zkey))
+      case 'snarkjs':
+        // A single-threaded curve shared with snarkjs in this thread (see curve.ts), then the verification key.
+        await bn254Curve()
+        return await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: this.resources.zkey })
+    }
   }
 
   /** The circuit inputs, by the signal names of zerokit's rln-v2 circuit. */
-  private circuitInputs (w: WitnessInput): Record<string, unknown> {
+  private static circuitInputs (w: WitnessInput): Record<string, unknown> {
     if (w.pathElements.length !== TREE_DEPTH || w.pathIndices.length !== TREE_DEPTH) {
       throw new RlnEncodingError(`a Merkle path has ${TREE_DEPTH} levels`)
     }
@@ -122,9 +152,11 @@ export class RlnEngine {
     }
   }
 
-  private async witness (inputs: Record<string, unknown>): Promise<bigint[]> {
+  private async witness (w: WitnessInput): Promise<bigint[]> {
+    const inputs = RlnEngine.circuitInputs(w)
+    const calculator = await this.part('witness') as WitnessCalculator
     try {
-      return await this.calculator.calculateWitness(inputs, true)
+      return await calculator.calculateWitness(inputs, true)
     } catch (err) {
       throw new RlnWitnessError('the circuit refuses these inputs', { cause: err })
     }
@@ -135,47 +167,46 @@ export class RlnEngine {
     return { zkProof, root, externalNullifier, x, y, nullifier }
   }
 
-  async prove (w: WitnessInput, prover: ProverKind = 'groth16'): Promise<RlnProof> {
-    const inputs = this.circuitInputs(w)
-    if (prover === 'zerokit') return await this.proveZerokit(w, inputs)
-    if (prover === 'groth16') {
-      const made = await this.prover.prove(await this.witness(inputs))
-      return RlnEngine.fromPublics(made.zkProof, made.publics)
-    }
+  /** A proof in this thread: zerokit, snarkjs, or the split prover's two steps one after the other. */
+  async prove (w: WitnessInput, prover: ProverKind = 'zerokit'): Promise<RlnProof> {
+    if (prover === 'zerokit') return await this.proveZerokit(w)
+    if (prover === 'split') return await this.finalize([await this.precompute(w)], w.x)
+    const inputs = RlnEngine.circuitInputs(w)
+    const calculator = await this.part('witness') as WitnessCalculator
     let wtns: Uint8Array
     try {
-      wtns = await this.calculator.calculateWTNSBin(inputs, true)
+      wtns = await calculator.calculateWTNSBin(inputs, true)
     } catch (err) {
       throw new RlnWitnessError('the circuit refuses these inputs', { cause: err })
     }
+    // snarkjs proves on ffjavascript's curve: the single-threaded one of this thread (curve.ts).
+    await this.part('snarkjs')
     const { proof, publicSignals: signals } = await snarkjs.groth16.prove({ type: 'mem', data: this.resources.zkey }, { type: 'mem', data: wtns })
     const [y, root, nullifier, x, externalNullifier] = signals.map(BigInt) as [bigint, bigint, bigint, bigint, bigint]
     return { zkProof: compressProof(fromSnarkjsProof(proof)), root, externalNullifier, x, y, nullifier }
   }
 
   /**
-   * The signal-independent part of a proof (see groth16-prover.ts): everything but x, which is ignored. About as
-   * costly as a proof; `finalize` then takes milliseconds.
+   * The signal-independent part of a split proof (split-prover.ts): everything but x, which is ignored. About as
+   * costly as a proof; `finalize` then takes milliseconds. `which` makes one of two halves for two threads.
    */
   async precompute (w: WitnessInput, which: ProofPart = 'all'): Promise<PrecomputedProof> {
-    const w0 = await this.witness(this.circuitInputs({ ...w, x: 0n }))
-    const w1 = await this.witness(this.circuitInputs({ ...w, x: 1n }))
-    return await this.prover.precompute(w0, w1, which)
+    const prover = await this.part('split') as SplitProver
+    const w0 = await this.witness({ ...w, x: 0n })
+    const w1 = await this.witness({ ...w, x: 1n })
+    return await prover.precompute(w0, w1, which)
   }
 
-  /** Part of a direct proof (x included): parts 'a' and 'b' on two threads, then `finalize(parts, 0n)`. */
-  async provePart (w: WitnessInput, which: ProofPart): Promise<PrecomputedProof> {
-    return await this.prover.part(await this.witness(this.circuitInputs(w)), undefined, which)
-  }
-
-  finalize (parts: readonly PrecomputedProof[], x: bigint): RlnProof {
-    const made = this.prover.finalize(parts, x)
+  /** A split proof for signal hash x from its precomputed parts. */
+  async finalize (parts: readonly PrecomputedProof[], x: bigint): Promise<RlnProof> {
+    const prover = await this.part('split') as SplitProver
+    const made = prover.finalize(parts, x)
     return RlnEngine.fromPublics(made.zkProof, made.publics)
   }
 
-  private async proveZerokit (w: WitnessInput, inputs: Record<string, unknown>): Promise<RlnProof> {
-    const ctx = this.requireZerokit()
-    const witness = await this.witness(inputs)
+  private async proveZerokit (w: WitnessInput): Promise<RlnProof> {
+    const ctx = await this.part('zerokit-prover') as number
+    const witness = await this.witness(w)
     const out = generateRLNProofWithWitness(ctx, witness, serializeWitness(w))
     const f = (i: number): bigint => {
       let v = 0n
@@ -186,12 +217,17 @@ export class RlnEngine {
     return { zkProof: out.slice(0, 128), root: f(0), externalNullifier: f(1), x: f(2), y: f(3), nullifier: f(4) }
   }
 
+  async verify (proof: RlnProof, signal: Uint8Array, roots: readonly bigint[], verifier: VerifierKind = 'zerokit'): Promise<boolean> {
+    return verifier === 'zerokit' ? await this.verifyZerokit(proof, signal, roots) : await this.verifySnarkjs(proof)
+  }
+
   /**
    * Zerokit's verify_with_roots: the zkSNARK, x == hash(signal), and root among `roots`. An empty root list would
-   * make zerokit skip the root check, so it is refused here.
+   * make zerokit skip the root check, so it is refused here. It does not check the external nullifier (the caller
+   * does, from the epoch).
    */
-  verifyZerokit (proof: RlnProof, signal: Uint8Array, roots: readonly bigint[]): boolean {
-    const ctx = this.requireZerokit()
+  async verifyZerokit (proof: RlnProof, signal: Uint8Array, roots: readonly bigint[]): Promise<boolean> {
+    const ctx = await this.part('zerokit-verifier') as number
     if (roots.length === 0) throw new RlnInvalidProofError('no acceptable root to verify against')
     const blob = serializeProof(proof)
     const input = new Uint8Array(blob.length + 8 + signal.length)
@@ -208,35 +244,16 @@ export class RlnEngine {
     }
   }
 
-  /**
-   * Our verifier with the prepared key: the zkSNARK against the proof's public values (the caller checks the
-   * root and x = hash(signal), as Rln.check does).
-   */
-  verifyPrepared (proof: RlnProof): boolean {
-    let points
-    try {
-      points = decompressProof(proof.zkProof, false)
-    } catch {
-      return false
-    }
-    // root (index 1) and external nullifier (index 4) repeat across an epoch's messages: their input sum is cached.
-    return this.prepared.verify(points, [proof.y, proof.root, proof.nullifier, proof.x, proof.externalNullifier], { indices: [1, 4] })
-  }
-
   /** snarkjs's Groth16 verifier on the same key: checks only the zkSNARK against the proof's public values. */
   async verifySnarkjs (proof: RlnProof): Promise<boolean> {
+    const vk = await this.part('snarkjs') as VerificationKey
     let points
     try {
       points = decompressProof(proof.zkProof)
     } catch {
       return false
     }
-    return await snarkjs.groth16.verify(this.vk, publicSignals(proof), toSnarkjsProof(points))
-  }
-
-  private requireZerokit (): number {
-    if (this.zerokitCtx === undefined) throw new RlnInvalidProofError('this engine was created without zerokit')
-    return this.zerokitCtx
+    return await snarkjs.groth16.verify(vk, publicSignals(proof), toSnarkjsProof(points))
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * RLN v2 (Rate Limiting Nullifier) on zerokit's ceremony circuit: identities, a persisted membership group with a
- * window of recent roots, proofs made and checked in worker threads (snarkjs or zerokit's wasm, witness by
- * circom_runtime), epochs with a bounded gap, and a nullifier log that detects double signalling, recovers the
- * secret, proves it and slashes. Specs: vacp2p/rfc-index vac/32/rln-v1.md and vac/raw/rln-v2.md.
+ * window of recent roots, proofs made and checked in worker threads (zerokit's wasm by default, witness by
+ * circom_runtime; a split prover for millisecond online proofs; snarkjs as a second implementation), epochs with a
+ * bounded gap, and a nullifier log that detects double signalling, recovers the secret, proves it and slashes.
+ * Specs: vacp2p/rfc-index vac/32/rln-v1.md and vac/raw/rln-v2.md.
  */
 export * from './constants.ts'
 export * from './errors.ts'
@@ -20,8 +21,11 @@ export { serializeProof, parseProof, publicSignals } from './proof.ts'
 export type { RlnProof } from './proof.ts'
 export { compressProof, decompressProof, toSnarkjsProof, fromSnarkjsProof, compressG1, compressG2, decompressG1, decompressG2 } from './arkworks-codec.ts'
 export type { Groth16Points, SnarkjsProof, G1Affine, G2Affine } from './arkworks-codec.ts'
-export { RlnEngine, serializeWitness } from './engine.ts'
-export type { ProverKind, VerifierKind, WitnessInput, EngineResources, EngineOptions } from './engine.ts'
+export { RlnEngine, serializeWitness, PROVER_KINDS, VERIFIER_KINDS, proverParts, verifierParts } from './engine.ts'
+export type { ProverKind, VerifierKind, EnginePart, WitnessInput, EngineResources } from './engine.ts'
+export { readZkey, verifyingOnlyZkey } from './zkey.ts'
+export type { ZkeyFile } from './zkey.ts'
+export type { PrecomputedProof, ProofPart } from './split-prover.ts'
 export { ProverPool, defaultWorkerCount } from './pool.ts'
 export type { PoolOptions } from './pool.ts'
 export { resolveResources, defaultCacheDir } from './resources.ts'

@@ -1,26 +1,31 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { AbortedError, abortReason, errorFromWire } from '../../common/index.ts'
+import { AbortedError, abortReason, errorFromWire, raceSignal } from '../../common/index.ts'
 import { DEFAULT_MAX_QUEUE, WORKER_START_TIMEOUT_MS } from './constants.ts'
 import { RlnBusyError, RlnWorkerError } from './errors.ts'
-import type { EngineResources, ProverKind, VerifierKind, WitnessInput } from './engine.ts'
-import type { PrecomputedProof, ProofPart } from './groth16-prover.ts'
+import { proverParts, verifierParts } from './engine.ts'
+import type { EnginePart, EngineResources, ProverKind, VerifierKind, WitnessInput } from './engine.ts'
+import type { PrecomputedProof, ProofPart } from './split-prover.ts'
 import type { WorkerInit, WorkerJob, WorkerReply, WorkerRequest, WorkerValue } from './worker.ts'
 
 export interface PoolOptions {
   /**
-   * Threads for the heavy jobs (prove, precompute); default: one per core, so one proof can use every core (split
-   * in two halves) while the event loop, at a higher priority, still gets the CPU it needs.
+   * Threads for the heavy jobs (prove, precompute); default: one per core but one (and at least one), which leaves
+   * a core to the event loop and the light thread. A zerokit proof runs on one thread; with two heavy threads or
+   * more, a split precomputation runs in two halves side by side.
    */
   workers?: number
   /** Threads for the light jobs (verify, finalize: milliseconds each), so they never wait behind a proof (default 1). */
   lightWorkers?: number
   /** Jobs that may wait in each lane before new ones are refused with RlnBusyError. */
   maxQueue?: number
-  /** Load zerokit in the heavy threads (needed to prove with zerokit). */
-  zerokit?: boolean
-  /** Load zerokit in the light threads (needed to verify with zerokit). */
-  lightZerokit?: boolean
+  /**
+   * The prover the heavy threads load right after they start (default 'zerokit': its proving key, seconds of CPU
+   * per thread). Any prover can still be asked for; one not loaded ahead loads on its first job.
+   */
+  prover?: ProverKind
+  /** The verifier the light threads load right after they start (default 'zerokit'); as for `prover`. */
+  verifier?: VerifierKind
   /**
    * Nice value added to each heavy thread (Linux applies it per thread; light threads keep the process's
    * priority). Default 0: measured on a shared machine, +10 doubled proving time without shortening the event
@@ -50,10 +55,13 @@ interface Slot {
   lane: Lane
   worker: Worker
   job: Job | undefined
+  /** Settles when the thread has loaded its preloaded parts (or failed to). */
+  loaded: Promise<void>
+  loading: boolean
 }
 
 export function defaultWorkerCount (): number {
-  return Math.max(1, availableParallelism())
+  return Math.max(1, availableParallelism() - 1)
 }
 
 function laneOf (job: WorkerJob): Lane {
@@ -62,15 +70,16 @@ function laneOf (job: WorkerJob): Lane {
 
 /**
  * Worker threads that make and check proofs, so that the event loop never waits on one (RLN.md: a proof must never
- * be made on the event loop of a node that relays traffic). Each thread loads the proving key once. Two lanes:
- * heavy threads make proofs (about a second each), light threads verify and finalize precomputed proofs
- * (milliseconds), so a relay's checks never queue behind its own proofs. In each lane, urgent jobs (a proof a
- * caller waits for) go before background ones (refilling precomputed proofs).
+ * be made on the event loop of a node that relays traffic). Each thread loads what it needs once: a heavy thread
+ * its prover (zerokit's proving key by default), a light thread its verifier. Two lanes: heavy threads make proofs
+ * (a second or more each), light threads verify and finalize split proofs (milliseconds), so a relay's checks never
+ * queue behind its own proofs. In each lane, urgent jobs (a proof a caller waits for) go before background ones
+ * (refilling precomputed proofs).
  */
 export class ProverPool {
   private readonly resources: EngineResources
   private readonly sizes: Record<Lane, number>
-  private readonly zerokit: Record<Lane, boolean>
+  private readonly preload: Record<Lane, EnginePart[]>
   private readonly maxQueue: number
   private readonly niceness: number
   private readonly slots: Slot[] = []
@@ -82,7 +91,12 @@ export class ProverPool {
   constructor (resources: EngineResources, options: PoolOptions = {}) {
     this.resources = resources
     this.sizes = { heavy: options.workers ?? defaultWorkerCount(), light: options.lightWorkers ?? 1 }
-    this.zerokit = { heavy: options.zerokit ?? false, light: options.lightZerokit ?? false }
+    const prover = options.prover ?? 'zerokit'
+    // A light thread finalizes split proofs, so it loads the split prover when that is the prover.
+    this.preload = {
+      heavy: proverParts(prover),
+      light: [...verifierParts(options.verifier ?? 'zerokit'), ...(prover === 'split' ? ['split' as const] : [])]
+    }
     this.maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE
     this.niceness = options.niceness ?? 0
     for (const lane of ['heavy', 'light'] as const) {
@@ -99,16 +113,24 @@ export class ProverPool {
     return this.queues.heavy.length + this.queues.light.length
   }
 
-  /** Starts every thread and waits until each has loaded the key. */
+  /**
+   * Starts every thread and waits until each runs; each then loads its parts before its first job (`loaded()`
+   * waits for that), so a start does not wait for zerokit's seconds of key parsing.
+   */
   async start (options: { signal?: AbortSignal } = {}): Promise<void> {
     const lanes: Lane[] = [...new Array<Lane>(this.sizes.heavy).fill('heavy'), ...new Array<Lane>(this.sizes.light).fill('light')]
     await Promise.all(lanes.map(async (lane) => { await this.spawn(lane, options.signal) }))
   }
 
+  /** Resolves when every running thread has loaded its parts; rejects with the first failure to load. */
+  async loaded (options: { signal?: AbortSignal } = {}): Promise<void> {
+    await raceSignal(Promise.all(this.slots.map(async s => { await s.loaded })), options.signal)
+  }
+
   private async spawn (lane: Lane, signal?: AbortSignal): Promise<Slot> {
     const init: WorkerInit = {
       resources: this.resources,
-      zerokit: this.zerokit[lane],
+      preload: this.preload[lane],
       niceness: lane === 'heavy' ? this.niceness : 0,
       // ffjavascript imports the 'web-worker' shim, which in any worker thread acts as the inside of one of its own
       // workers and imports workerData.mod: give it an empty module so it does nothing.
@@ -116,7 +138,35 @@ export class ProverPool {
       type: 'module'
     }
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: init })
-    const slot: Slot = { lane, worker, job: undefined }
+    let started = false
+    let settleLoaded: (err?: Error) => void = () => {}
+    const loaded = new Promise<void>((resolve, reject) => { settleLoaded = (err) => { if (err === undefined) resolve(); else reject(err) } })
+    // A failure to load is also reported to the jobs that need the part; nobody may be waiting for `loaded`.
+    loaded.catch(() => {})
+    const slot: Slot = { lane, worker, job: undefined, loaded, loading: true }
+    const markLoaded = (err?: Error): void => {
+      slot.loading = false
+      settleLoaded(err)
+      this.updateRef(slot)
+    }
+    // One set of listeners for the thread's whole life (its first messages may arrive together).
+    let onStart: ((err?: Error) => void) | undefined
+    worker.on('message', (msg: WorkerReply) => {
+      if (msg.type === 'ready') { started = true; onStart?.() } else if (msg.type === 'loaded') markLoaded()
+      else if (msg.type === 'failed') markLoaded(errorFromWire(msg.error))
+      else this.onReply(slot, msg)
+    })
+    worker.on('error', (err: Error) => {
+      markLoaded(err)
+      if (started) this.onCrash(slot, err)
+      else onStart?.(new RlnWorkerError('a proving thread failed to start', { cause: err }))
+    })
+    worker.on('exit', (code: number) => {
+      const err = new RlnWorkerError(`a proving thread exited (code ${code})`)
+      markLoaded(err)
+      if (started) this.onCrash(slot, err)
+      else onStart?.(err)
+    })
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { fail(new RlnWorkerError('a proving thread did not start in time')) }, WORKER_START_TIMEOUT_MS)
       const onAbort = (): void => { fail(abortReason(signal as AbortSignal)) }
@@ -124,52 +174,42 @@ export class ProverPool {
       const done = (): void => {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
-        worker.off('message', onMessage)
-        worker.off('error', onError)
-        worker.off('exit', onExit)
+        onStart = undefined
       }
       const fail = (err: Error): void => { done(); void worker.terminate(); reject(err) }
-      const onMessage = (msg: WorkerReply): void => {
-        if (msg.type === 'ready') { done(); resolve() } else if (msg.type === 'failed') fail(errorFromWire(msg.error))
-      }
-      const onError = (err: Error): void => { fail(new RlnWorkerError('a proving thread failed to start', { cause: err })) }
-      const onExit = (code: number): void => { fail(new RlnWorkerError(`a proving thread exited while starting (code ${code})`)) }
-      worker.on('message', onMessage)
-      worker.on('error', onError)
-      worker.on('exit', onExit)
+      onStart = (err) => { if (err === undefined) { done(); resolve() } else fail(err) }
+      if (started) onStart()
     })
     if (this.closed) {
       await worker.terminate()
       throw new RlnWorkerError('the prover pool is closed')
     }
-    worker.on('message', (msg: WorkerReply) => { this.onReply(slot, msg) })
-    worker.on('error', (err: Error) => { this.onCrash(slot, err) })
-    worker.on('exit', (code: number) => { this.onCrash(slot, new RlnWorkerError(`a proving thread exited (code ${code})`)) })
-    // An idle thread must not keep the process alive; a thread with a job does (see dispatch and onReply).
-    worker.unref()
+    this.updateRef(slot)
     this.slots.push(slot)
     this.dispatch()
     return slot
   }
 
-  /** A proof in the heavy lane; with the groth16 prover and two heavy threads or more, split over two of them. */
+  /**
+   * A proof in the heavy lane. A split proof with two heavy threads or more is precomputed in two halves side by
+   * side, then finalized in a light thread; otherwise one heavy thread makes the whole proof.
+   */
   async prove (input: WitnessInput, prover: ProverKind, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    if (prover === 'groth16' && this.sizes.heavy >= 2) {
-      return await this.finalize(await this.precompute(input, { urgent: true, full: true, signal: options.signal }), 0n, options)
+    if (prover === 'split' && this.sizes.heavy >= 2) {
+      return await this.finalize(await this.precompute(input, { urgent: true, signal: options.signal }), input.x, options)
     }
     return await this.submit({ op: 'prove', input, prover }, true, options.signal) as Uint8Array
   }
 
   /**
-   * The signal-independent part of a proof (groth16 prover), as parts for `finalize`. With two heavy threads or
-   * more it is split in two halves of about equal cost that run side by side. `urgent` puts it before background
-   * jobs. With `full`, the input's x is used and the parts make a direct proof (finalize them with x = 0).
+   * The signal-independent part of a split proof (the input's x is ignored), as parts for `finalize`. With two heavy
+   * threads or more it is made in two halves of about equal cost that run side by side. `urgent` puts it before
+   * background jobs.
    */
-  async precompute (input: WitnessInput, options: { signal?: AbortSignal, urgent?: boolean, full?: boolean } = {}): Promise<PrecomputedProof[]> {
+  async precompute (input: WitnessInput, options: { signal?: AbortSignal, urgent?: boolean } = {}): Promise<PrecomputedProof[]> {
     const urgent = options.urgent ?? false
-    const full = options.full ?? false
     const parts: ProofPart[] = this.sizes.heavy >= 2 ? ['a', 'b'] : ['all']
-    return await Promise.all(parts.map(async part => await this.submit({ op: 'precompute', input, part, full }, urgent, options.signal) as PrecomputedProof))
+    return await Promise.all(parts.map(async part => await this.submit({ op: 'precompute', input, part }, urgent, options.signal) as PrecomputedProof))
   }
 
   /** A proof for signal hash x from precomputed parts (milliseconds, in a light thread). */
@@ -224,12 +264,21 @@ export class ProverPool {
     if (msg.type !== 'result') return
     const job = slot.job
     slot.job = undefined
-    slot.worker.unref()
+    this.updateRef(slot)
     if (job !== undefined && job.id === msg.id) {
       if (msg.ok) this.settle(job, msg.value)
       else this.settle(job, undefined, errorFromWire(msg.error))
     }
     this.dispatch()
+  }
+
+  /**
+   * An idle thread must not keep the process alive; a thread with a job, or still loading its key (which a caller
+   * may be awaiting through `loaded()`), does.
+   */
+  private updateRef (slot: Slot): void {
+    if (slot.job !== undefined || slot.loading) slot.worker.ref()
+    else slot.worker.unref()
   }
 
   private onCrash (slot: Slot, err: Error): void {

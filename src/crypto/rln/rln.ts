@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import { throwIfAborted } from '../../common/index.ts'
-import { DEFAULT_RLN_IDENTIFIER, DEFAULT_USER_MESSAGE_LIMIT, PRECOMPUTE_LEAD_MS } from './constants.ts'
+import { DEFAULT_PRECOMPUTE, DEFAULT_RLN_IDENTIFIER, DEFAULT_USER_MESSAGE_LIMIT, PRECOMPUTE_LEAD_MS } from './constants.ts'
+import { PROVER_KINDS, VERIFIER_KINDS } from './engine.ts'
 import type { ProverKind, VerifierKind, WitnessInput } from './engine.ts'
-import type { PrecomputedProof } from './groth16-prover.ts'
+import type { PrecomputedProof } from './split-prover.ts'
 import { EpochClock, externalNullifier, rlnIdentifierField } from './epoch.ts'
 import type { EpochOptions } from './epoch.ts'
 import {
@@ -40,15 +41,18 @@ export interface RlnOptions {
   rlnIdentifier?: string
   epoch?: EpochOptions
   rootWindow?: number
-  /** Which implementation proves (default 'groth16': ours; see docs/rln.md for the figures). */
+  /**
+   * Which implementation proves (default 'zerokit'). 'split' precomputes the signal-independent part of proofs
+   * ahead of time, so that a proof takes milliseconds once the message is known (see `precompute` and docs/rln.md).
+   */
   prover?: ProverKind
   /**
-   * How many signal-independent halves of proofs to keep ready (groth16 prover only; default 0, off). With a stock,
-   * prove() only finalizes (milliseconds) instead of proving (about a second); each entry uses up one message_id
-   * of its epoch, and an entry whose epoch passes unused is lost, so keep it small.
+   * How many precomputed proofs to keep ready (split prover only; default 1). With a stock, prove() only finalizes
+   * (milliseconds) instead of proving (a second or more); each entry uses up one message_id of its epoch, and an
+   * entry whose epoch passes unused is lost, so keep it small. 0: every proof is precomputed when asked for.
    */
   precompute?: number
-  /** Which implementation checks the zkSNARK (default 'prepared': ours, the fastest; see docs/rln.md). */
+  /** Which implementation checks the zkSNARK (default 'zerokit'). */
   verifier?: VerifierKind
   workers?: number
   lightWorkers?: number
@@ -129,11 +133,19 @@ export class Rln extends EventTarget {
     this.pool = init.pool
     this.messageIds = init.messageIds
     this.nullifiers = init.nullifiers
-    this.precomputeDepth = init.prover === 'groth16' ? init.precompute : 0
+    this.precomputeDepth = init.prover === 'split' ? init.precompute : 0
   }
 
-  /** Resolves the resources, opens the group, starts the proving threads (each loads the key once). */
+  /**
+   * Resolves the resources, opens the group, starts the proving threads. Each thread loads its key once, right
+   * after it starts: `create` does not wait for that (zerokit's proving key takes seconds), the first proof does;
+   * `loaded()` waits for it.
+   */
   static async create (options: RlnOptions = {}): Promise<Rln> {
+    const prover = options.prover ?? 'zerokit'
+    const verifier = options.verifier ?? 'zerokit'
+    if (!PROVER_KINDS.includes(prover)) throw new RangeError(`prover must be one of ${PROVER_KINDS.join(', ')}`)
+    if (!VERIFIER_KINDS.includes(verifier)) throw new RangeError(`verifier must be one of ${VERIFIER_KINDS.join(', ')}`)
     const resources = options.resources ?? await resolveResources({ ...options.resourceOptions, signal: options.signal })
     const dataDir = options.dataDir
     let identity = options.identity
@@ -146,8 +158,6 @@ export class Rln extends EventTarget {
       }
     }
     identity ??= createIdentity()
-    const prover = options.prover ?? 'groth16'
-    const verifier = options.verifier ?? 'prepared'
     const clock = new EpochClock(options.epoch)
     const group = new MembershipGroup({ path: dataDir === undefined ? undefined : join(dataDir, 'group.sqlite'), rootWindow: options.rootWindow })
     const messageIds = new MessageIdAllocator(dataDir === undefined ? undefined : join(dataDir, 'message-ids.sqlite'))
@@ -156,8 +166,8 @@ export class Rln extends EventTarget {
       lightWorkers: options.lightWorkers,
       maxQueue: options.maxQueue,
       niceness: options.niceness,
-      zerokit: prover === 'zerokit',
-      lightZerokit: verifier === 'zerokit'
+      prover,
+      verifier
     })
     try {
       await pool.start({ signal: options.signal })
@@ -177,7 +187,7 @@ export class Rln extends EventTarget {
       pool,
       messageIds,
       nullifiers: new NullifierLog({ keepEpochs: clock.maxGap, maxSharesPerEpoch: options.maxSharesPerEpoch }),
-      precompute: options.precompute ?? 0
+      precompute: options.precompute ?? DEFAULT_PRECOMPUTE
     })
   }
 
@@ -250,11 +260,11 @@ export class Rln extends EventTarget {
   }
 
   /**
-   * Takes a precomputed half for the current epoch (waiting for one under way rather than starting another),
+   * Takes a precomputed proof for the current epoch (waiting for one under way rather than starting another),
    * finalizes it for this signal in a light thread, then tops the stock up in the background.
    */
   private async proveFromStock (signal: Uint8Array, abort?: AbortSignal): Promise<ProvenMessage> {
-    // Two attempts: a half that took so long that its epoch is out of every verifier's gap is not used.
+    // Two attempts: a precomputation that took so long that its epoch is out of every verifier's gap is not used.
     for (let attempt = 0; ; attempt++) {
       const epoch = this.clock.current()
       // Entries of a past epoch, or against a root no longer accepted, are dropped (their message_ids are lost).
@@ -286,7 +296,7 @@ export class Rln extends EventTarget {
     return entry
   }
 
-  /** Tops the stock of precomputed halves up to its depth, for this epoch or, near its end, the next. */
+  /** Tops the stock of precomputed proofs up to its depth, for this epoch or, near its end, the next. */
   refill (): void {
     if (this.stopped || this.precomputeDepth === 0 || this.membership === undefined) return
     const epoch = this.clock.msUntilNext() < PRECOMPUTE_LEAD_MS ? this.clock.current() + 1n : this.clock.current()
@@ -298,7 +308,7 @@ export class Rln extends EventTarget {
     }
   }
 
-  /** Precomputed halves ready or under way. */
+  /** Precomputed proofs ready or under way. */
   get stocked (): number {
     return this.stock.length
   }
@@ -394,6 +404,11 @@ export class Rln extends EventTarget {
 
   get queued (): number {
     return this.pool.queued
+  }
+
+  /** Resolves when every proving thread has loaded its key; rejects with the first failure to load one. */
+  async loaded (options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.pool.loaded(options)
   }
 
   async stop (): Promise<void> {

@@ -3,7 +3,8 @@ import {
 } from '../../sdk/index.ts'
 import type { ModuleContext } from '../../sdk/index.ts'
 import {
-  RESOURCES_ENV, Rln, createIdentity, evidenceToJson, fieldFromHex, fieldToHex, parseProof, resolveResources, serializeProof
+  PROVER_KINDS, RESOURCES_ENV, Rln, VERIFIER_KINDS, createIdentity, evidenceToJson, fieldFromHex, fieldToHex, parseProof,
+  resolveResources, serializeProof
 } from '../../crypto/rln/index.ts'
 import type { Member, MemberChange, ProverKind, SlashedEvent, VerifierKind } from '../../crypto/rln/index.ts'
 
@@ -12,10 +13,11 @@ import type { Member, MemberChange, ProverKind, SlashedEvent, VerifierKind } fro
  *
  * Config (ctx.config): `resources` (folder with rln.wasm and rln_final.zkey; else $LOGOS_RLN_RESOURCES, else the
  * cache, else a download checked against the pinned sha256), `download` (default true), `cacheDir`, `workers`,
- * `lightWorkers`, `prover` ('groth16' | 'snarkjs' | 'zerokit'), `verifier` ('prepared' | 'zerokit' | 'snarkjs'),
- * `precompute` (precomputed proof halves kept ready, default 1), `epochPeriodSeconds`, `maxEpochGap`, `rootWindow`,
- * `rlnIdentifier`, `userMessageLimit`. Without resources the module fails to start with
- * ERR_RLN_RESOURCES_UNAVAILABLE, whose message says what to do; the rest of the node keeps running.
+ * `lightWorkers`, `prover` ('zerokit' (default) | 'split' | 'snarkjs'), `verifier` ('zerokit' (default) |
+ * 'snarkjs'), `precompute` (precomputed proofs kept ready by the split prover, default 1), `epochPeriodSeconds`,
+ * `maxEpochGap`, `rootWindow`, `rlnIdentifier`, `userMessageLimit`. Without resources the module fails to start with
+ * ERR_RLN_RESOURCES_UNAVAILABLE, whose message says what to do; the rest of the node keeps running. The start does
+ * not wait for zerokit to parse its proving key (seconds, in the proving thread): the first proof does.
  *
  * Values cross the kernel as: field elements in 32-byte little-endian hex (the wire form), signals and proofs as
  * bytes (a proof is zerokit's 288-byte form), epochs as decimal strings.
@@ -59,8 +61,8 @@ async function startRln (ctx: ModuleContext): Promise<Rln> {
   ctx.log.info('RLN resources', { source: resources.source, dir: resources.dir })
   const prover = optionalString(c, 'prover') as ProverKind | undefined
   const verifier = optionalString(c, 'verifier') as VerifierKind | undefined
-  if (prover !== undefined && !['groth16', 'snarkjs', 'zerokit'].includes(prover)) throw new InvalidArgumentError('rln config "prover" must be groth16, snarkjs or zerokit')
-  if (verifier !== undefined && !['prepared', 'zerokit', 'snarkjs'].includes(verifier)) throw new InvalidArgumentError('rln config "verifier" must be prepared, zerokit or snarkjs')
+  if (prover !== undefined && !PROVER_KINDS.includes(prover)) throw new InvalidArgumentError(`rln config "prover" must be one of ${PROVER_KINDS.join(', ')}`)
+  if (verifier !== undefined && !VERIFIER_KINDS.includes(verifier)) throw new InvalidArgumentError(`rln config "verifier" must be one of ${VERIFIER_KINDS.join(', ')}`)
   return await Rln.create({
     resources,
     dataDir: ctx.dataDir,
@@ -68,7 +70,7 @@ async function startRln (ctx: ModuleContext): Promise<Rln> {
     verifier,
     workers: optionalNumber(c, 'workers'),
     lightWorkers: optionalNumber(c, 'lightWorkers'),
-    precompute: optionalNumber(c, 'precompute') ?? 1,
+    precompute: optionalNumber(c, 'precompute'),
     rootWindow: optionalNumber(c, 'rootWindow'),
     rlnIdentifier: optionalString(c, 'rlnIdentifier'),
     epoch: { periodSeconds: optionalNumber(c, 'epochPeriodSeconds'), maxGap: optionalNumber(c, 'maxEpochGap') },

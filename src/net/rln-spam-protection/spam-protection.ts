@@ -1,6 +1,6 @@
-import { DEFAULT_USER_MESSAGE_LIMIT, RlnDuplicateMessageError, RlnSpamDetectedError } from '../../crypto/rln/index.ts'
-import type { MessageShare, Rln } from '../../crypto/rln/index.ts'
-import { RATE_LIMIT_PROOF_BYTES } from './constants.ts'
+import { DEFAULT_USER_MESSAGE_LIMIT, Rln, RlnDuplicateMessageError, RlnSpamDetectedError } from '../../crypto/rln/index.ts'
+import type { MessageShare, RlnOptions } from '../../crypto/rln/index.ts'
+import { MIX_RLN_PRECOMPUTE, MIX_RLN_PROVER, RATE_LIMIT_PROOF_BYTES } from './constants.ts'
 import { decodeMessagingMetadata, encodeMessagingMetadata } from './messaging-metadata.ts'
 import type { MetadataEntry } from './messaging-metadata.ts'
 import { decodeRateLimitProof, encodeRateLimitProof, fromRlnProof, toRlnProof } from './rate-limit-proof.ts'
@@ -49,13 +49,23 @@ export class RlnSpamProtection extends EventTarget implements MixSpamProtection,
   readonly proofLength = RATE_LIMIT_PROOF_BYTES
   readonly rln: Rln
   private readonly emitShares: boolean
+  private readonly ownsRln: boolean
   private readonly epochListeners = new Set<(epoch: bigint) => void>()
   private epochTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor (rln: Rln, init: RlnSpamProtectionInit = {}) {
+  constructor (rln: Rln, init: RlnSpamProtectionInit = {}, ownsRln = false) {
     super()
     this.rln = rln
     this.emitShares = init.emitShares ?? true
+    this.ownsRln = ownsRln
+  }
+
+  /** Stops the epoch timer, and the RLN instance if this hook made it (createRlnSpamProtection). */
+  async stop (): Promise<void> {
+    this.epochListeners.clear()
+    if (this.epochTimer !== undefined) clearTimeout(this.epochTimer)
+    this.epochTimer = undefined
+    if (this.ownsRln) await this.rln.stop()
   }
 
   /** This node's rate limit: its user_message_limit once it is a member. */
@@ -156,7 +166,18 @@ export class RlnSpamProtection extends EventTarget implements MixSpamProtection,
   }
 }
 
-/** The hook over an RLN instance (membership, key and worker threads are the RLN instance's). */
+/** The hook over an RLN instance (membership, key and worker threads are the RLN instance's, and so is its prover). */
 export function rlnSpamProtection (rln: Rln, init: RlnSpamProtectionInit = {}): RlnSpamProtection {
   return new RlnSpamProtection(rln, init)
+}
+
+/**
+ * An RLN instance with the mixnet's defaults and the hook over it: the split prover with one precomputed proof
+ * (MIX_RLN_PROVER, MIX_RLN_PRECOMPUTE: a hop's proof then takes milliseconds) unless `prover` or `precompute` say
+ * otherwise, zerokit's verifier. The hook's `stop()` stops the instance.
+ */
+export async function createRlnSpamProtection (options: RlnOptions & RlnSpamProtectionInit = {}): Promise<RlnSpamProtection> {
+  const { emitShares, ...rlnOptions } = options
+  const rln = await Rln.create({ ...rlnOptions, prover: options.prover ?? MIX_RLN_PROVER, precompute: options.precompute ?? MIX_RLN_PRECOMPUTE })
+  return new RlnSpamProtection(rln, { emitShares }, true)
 }

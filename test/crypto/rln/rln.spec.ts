@@ -6,17 +6,18 @@ import * as snarkjs from 'snarkjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AbortedError } from '../../../src/common/index.ts'
 import {
-  FIELD_ORDER, MerkleTree, ProverPool, Rln, RlnBusyError, RlnEngine, RlnEpochOutOfRangeError, RlnInvalidProofError,
-  RlnMessageLimitError, RlnNotAMemberError, RlnSpamDetectedError, RlnUnknownRootError, RlnWitnessError,
-  RlnWorkerError, createIdentity, decompressProof, hashToField, parseProof, poseidon, publicSignals,
-  rateCommitment, resolveResources, serializeProof, toSnarkjsProof
+  FIELD_ORDER, MerkleTree, ProverPool, Rln, RlnBusyError, RlnEncodingError, RlnEpochOutOfRangeError,
+  RlnInvalidProofError, RlnMessageLimitError, RlnNotAMemberError, RlnSpamDetectedError, RlnUnknownRootError,
+  RlnWitnessError, RlnWorkerError, createIdentity, decompressProof, hashToField, parseProof, poseidon, publicSignals,
+  rateCommitment, readZkey, recoverSecret, resolveResources, serializeProof, toSnarkjsProof, verifyingOnlyZkey
 } from '../../../src/crypto/rln/index.ts'
-import type { RlnProof, RlnResources, SlashedEvent, VerifierKind, WitnessInput } from '../../../src/crypto/rln/index.ts'
+import type { RlnProof, RlnResources, SlashedEvent, WitnessInput } from '../../../src/crypto/rln/index.ts'
 import { testResourcesDir } from './helpers.ts'
 
 /**
- * End to end on the ceremony key. Proofs cost about a second each, so the suite makes few and shares them:
- * one honest proof, two proofs of an offender under one nullifier, and one in the pool test.
+ * End to end on the ceremony key. Proofs cost a second or more each, so the suite makes few and shares them: one
+ * honest proof (zerokit, the default), two proofs of an offender under one nullifier (the split prover and snarkjs),
+ * split proofs from one precomputation, the proofs of an Rln with a stock, and one in the pool test.
  */
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 let resources: RlnResources
@@ -26,6 +27,8 @@ let node: Rln
 let offenderPool: ProverPool
 let vk: Awaited<ReturnType<typeof snarkjs.zKey.exportVerificationKey>>
 const offender = createIdentity()
+/** Well-formed bytes that are no proof. */
+const fakeProof: RlnProof = { zkProof: new Uint8Array(128), root: 1n, externalNullifier: 2n, x: 3n, y: 4n, nullifier: 5n }
 let offenderTree: MerkleTree
 let offenderIndex: number
 
@@ -39,9 +42,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'logos-rln-e2e-'))
   vk = await snarkjs.zKey.exportVerificationKey({ type: 'mem', data: resources.zkey })
   ;[node, offenderPool] = await Promise.all([
-    // One heavy thread each: the suite shares the machine with the others' tests.
+    // One heavy thread each: the suite shares the machine with the others' tests. The node has the defaults (zerokit
+    // proves and verifies); the offender's pool proves with the split prover and snarkjs.
     Rln.create({ resources, dataDir: dir, workers: 1, epoch: { now: () => now, periodSeconds: 10, maxGap: 3 } }),
-    (async () => { const p = new ProverPool(resources, { workers: 1, zerokit: true, lightZerokit: true }); await p.start(); return p })()
+    (async () => { const p = new ProverPool(resources, { workers: 1, prover: 'split' }); await p.start(); return p })()
   ])
   for (let i = 0; i < 3; i++) node.group.register(createIdentity().commitment, 100)
   node.join(100)
@@ -76,15 +80,18 @@ describe('RLN proofs on the ceremony key', () => {
   let spamB: RlnProof
   const signal = enc('a message through the mixnet')
 
-  it('makes every proof in parallel worker threads', async () => {
+  it('makes every proof in worker threads, with each prover', async () => {
+    expect(node.prover).toBe('zerokit')
+    expect(node.verifier).toBe('zerokit')
     const epoch = node.clock.current()
     ;[{ proof: honest, epoch: honestEpoch }, spamA, spamB] = await Promise.all([
       node.prove(signal, { messageId: 0 }),
-      // The same message_id twice in one epoch, once by each prover implementation.
-      offenderPool.prove(offenderInput(enc('spam one'), 5, epoch), 'zerokit').then(parseProof),
+      // The same message_id twice in one epoch, by the two other prover implementations.
+      offenderPool.prove(offenderInput(enc('spam one'), 5, epoch), 'split').then(parseProof),
       offenderPool.prove(offenderInput(enc('spam two'), 5, epoch), 'snarkjs').then(parseProof)
     ])
     expect(honestEpoch).toBe(epoch)
+    await node.loaded()
   }, 180_000)
 
   it('a valid proof verifies, and its public values are the RLN values', async () => {
@@ -105,7 +112,7 @@ describe('RLN proofs on the ceremony key', () => {
     expect(await snarkjsVerifies({ ...honest, y: honest.y + 1n })).toBe(false)
   })
 
-  it('our prepared verifier, zerokit and snarkjs agree on valid and altered proofs', async () => {
+  it('zerokit and snarkjs agree on valid and altered proofs, whichever prover made them', async () => {
     const flipped = Uint8Array.from(spamA.zkProof)
     flipped[70] = (flipped[70] as number) ^ 1
     const cases: Array<[RlnProof, Uint8Array, boolean]> = [
@@ -118,7 +125,7 @@ describe('RLN proofs on the ceremony key', () => {
       [{ ...spamA, zkProof: flipped }, enc('spam one'), false]
     ]
     for (const [p, s, want] of cases) {
-      for (const kind of ['prepared', 'zerokit', 'snarkjs'] as const) {
+      for (const kind of ['zerokit', 'snarkjs'] as const) {
         expect(await offenderPool.verify(serializeProof(p), s, [p.root], kind), `${kind} on a ${want ? 'valid' : 'altered'} proof`).toBe(want)
       }
     }
@@ -153,12 +160,20 @@ describe('RLN proofs on the ceremony key', () => {
     await expect(node.check(signal, honest, { epoch: honestEpoch + 1n })).rejects.toThrow(RlnInvalidProofError)
   })
 
+  it('zerokit verifies with a key that holds only the ceremony\'s verification key', () => {
+    const full = readZkey(resources.zkey)
+    const bytes = verifyingOnlyZkey(resources.zkey)
+    const small = readZkey(bytes)
+    expect(bytes.length).toBeLessThan(resources.zkey.length / 100)
+    for (const key of ['alpha1', 'beta2', 'gamma2', 'delta2', 'ic'] as const) expect(small[key]).toEqual(full[key])
+    expect(small.nPublic).toBe(full.nPublic)
+    // The node's light thread checked the proofs above with it; zerokit's proving key is in its heavy thread only.
+  })
+
   it('refuses message_id at the limit, before proving and in the circuit itself', async () => {
     await expect(node.prove(signal, { messageId: 100 })).rejects.toThrow(RlnMessageLimitError)
-    const engine = await RlnEngine.create({ circuit: resources.circuit, zkey: resources.zkey }, { zerokit: false })
-    const path = offenderTree.proof(offenderIndex)
-    const input = { ...offenderInput(signal, 20, honestEpoch), pathElements: path.pathElements }
-    await expect(engine.prove(input, 'snarkjs')).rejects.toThrow(RlnWitnessError)
+    // The offender's limit is 20: the circuit's range check refuses message_id 20, in the worker, as a typed error.
+    await expect(offenderPool.prove(offenderInput(signal, 20, honestEpoch), 'snarkjs')).rejects.toThrow(RlnWitnessError)
   })
 
   it('double signalling reveals the exact secret and removes the member; its proofs then fail against the new root', async () => {
@@ -188,7 +203,7 @@ describe('RLN proofs on the ceremony key', () => {
 })
 
 describe('precomputed proofs', () => {
-  it('one precomputed half finalizes into valid proofs for any signal; two of them reveal the secret like any double signal', async () => {
+  it('one precomputation finalizes into valid proofs for any signal; two of them reveal the secret like any double signal', async () => {
     const input = offenderInput(enc('unused'), 9, node.clock.current())
     const pre = await offenderPool.precompute(input, { urgent: true })
     const [one, two] = await Promise.all([offenderPool.finalize(pre, hashToField(enc('first'))), offenderPool.finalize(pre, hashToField(enc('second')))])
@@ -196,17 +211,16 @@ describe('precomputed proofs', () => {
     const p2 = parseProof(two)
     for (const [p, s] of [[p1, enc('first')], [p2, enc('second')]] as const) {
       expect(await snarkjsVerifies(p)).toBe(true)
-      for (const kind of ['prepared', 'zerokit'] as const) expect(await offenderPool.verify(serializeProof(p), s, [p.root], kind)).toBe(true)
+      expect(await offenderPool.verify(serializeProof(p), s, [p.root], 'zerokit')).toBe(true)
     }
     expect(p1.nullifier).toBe(p2.nullifier)
     expect(p1.zkProof).not.toEqual(p2.zkProof)
-    const { recoverSecret } = await import('../../../src/crypto/rln/index.ts')
     expect(recoverSecret(p1, p2).a0).toBe(offender.secret)
   }, 120_000)
 
-  it('an Rln with a stock proves from it and keeps it topped up; with two heavy threads proofs are split', async () => {
+  it('an Rln with the split prover proves from its stock and keeps it topped up; with two heavy threads a precomputation runs in two halves', async () => {
     const id = createIdentity()
-    const rln = await Rln.create({ resources, identity: id, workers: 2, precompute: 1, epoch: { now: () => now } })
+    const rln = await Rln.create({ resources, identity: id, prover: 'split', workers: 2, epoch: { now: () => now } })
     try {
       for (const m of node.group.members()) if (!m.removed) rln.group.register(m.commitment, m.userMessageLimit)
       rln.join(10)
@@ -227,15 +241,16 @@ describe('precomputed proofs', () => {
 })
 
 describe('the prover pool', () => {
-  it('keeps the event loop free while proving, bounds its queue, and honours aborts', async () => {
-    const pool = new ProverPool(resources, { workers: 1, maxQueue: 1, zerokit: false })
+  it('keeps the event loop free while zerokit proves, bounds its queue, and honours aborts', async () => {
+    const pool = new ProverPool(resources, { workers: 1, maxQueue: 1 })
     await pool.start()
     const input = offenderInput(enc('pool'), 1, node.clock.current())
     const histogram = monitorEventLoopDelay({ resolution: 5 })
     histogram.enable()
     let ticks = 0
     const timer = setInterval(() => { ticks++ }, 10)
-    const running = pool.prove(input, 'groth16')
+    // The heavy thread is still loading zerokit's proving key: the job waits for it in the thread.
+    const running = pool.prove(input, 'zerokit')
     const controller = new AbortController()
     const queued = pool.prove(input, 'snarkjs', { signal: controller.signal })
     await expect(pool.prove(input, 'snarkjs')).rejects.toThrow(RlnBusyError)
@@ -245,20 +260,26 @@ describe('the prover pool', () => {
     const bytes = await running
     clearInterval(timer)
     histogram.disable()
+    await pool.loaded()
     // The loop kept running timers all along; the longest stall is printed for the record (the bench measures it).
-    console.log(`event loop: max stall ${(histogram.max / 1e6).toFixed(1)} ms, ${ticks} timer ticks during one proof`)
+    console.log(`event loop: max stall ${(histogram.max / 1e6).toFixed(1)} ms, ${ticks} timer ticks while zerokit loaded its key and proved`)
     expect(ticks).toBeGreaterThan(10)
     expect(await snarkjsVerifies(parseProof(bytes))).toBe(true)
+    for (const kind of ['zerokit', 'snarkjs'] as const) expect(await pool.verify(serializeProof(fakeProof), enc('x'), [1n], kind)).toBe(false)
     await pool.stop()
     await expect(pool.prove(input, 'snarkjs')).rejects.toThrow(RlnWorkerError)
   }, 120_000)
 
-  it('verifies with either implementation in a worker', async () => {
-    const pool = new ProverPool(resources, { workers: 1, zerokit: false })
-    await pool.start()
-    const fake = { zkProof: new Uint8Array(128), root: 1n, externalNullifier: 2n, x: 3n, y: 4n, nullifier: 5n }
-    const verifier: VerifierKind = 'snarkjs'
-    expect(await pool.verify(serializeProof(fake), enc('x'), [1n], verifier)).toBe(false)
-    await pool.stop()
+  it('a key that does not load fails the jobs that need it, with a typed error', async () => {
+    const pool = new ProverPool({ circuit: resources.circuit, zkey: resources.zkey.subarray(0, 4096) }, { workers: 1 })
+    try {
+      await pool.start()
+      await expect(pool.loaded()).rejects.toThrow()
+      const input = offenderInput(enc('broken'), 1, node.clock.current())
+      await expect(pool.prove(input, 'zerokit')).rejects.toThrow(RlnWorkerError)
+      await expect(pool.verify(serializeProof(fakeProof), enc('x'), [1n], 'zerokit')).rejects.toThrow(RlnEncodingError)
+    } finally {
+      await pool.stop()
+    }
   }, 60_000)
 })

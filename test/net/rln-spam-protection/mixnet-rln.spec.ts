@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LogosError } from '../../../src/common/index.ts'
-import { Rln, createIdentity, resolveResources } from '../../../src/crypto/rln/index.ts'
-import type { RlnIdentity } from '../../../src/crypto/rln/index.ts'
+import { createIdentity, resolveResources } from '../../../src/crypto/rln/index.ts'
+import type { Rln, RlnIdentity } from '../../../src/crypto/rln/index.ts'
 import { encodeFrame } from '../../../src/net/mix/wire.ts'
-import { rlnSpamProtection } from '../../../src/net/rln-spam-protection/index.ts'
+import { createRlnSpamProtection } from '../../../src/net/rln-spam-protection/index.ts'
 import type { RlnSpamProtection } from '../../../src/net/rln-spam-protection/index.ts'
 import { testResourcesDir } from '../../crypto/rln/helpers.ts'
 import { FAST, nextEvent, startMixNet } from '../mix/helpers.ts'
@@ -11,8 +11,9 @@ import type { MixNet, MixNode } from '../mix/helpers.ts'
 
 /**
  * The RLN hook in the real mixnet: five js-libp2p nodes over TCP on 127.0.0.1, each a member of one RLN group with
- * its own RLN instance (worker threads). A message crosses three hops, each of which
- * checks the incoming proof and proves the outgoing packet.
+ * its own RLN instance (worker threads) made with the mixnet's defaults (the split prover with a precomputed proof,
+ * zerokit's verifier). A message crosses three hops, each of which checks the incoming proof and proves the outgoing
+ * packet.
  */
 describe('RLN spam protection in the mixnet over TCP', () => {
   const ids: RlnIdentity[] = Array.from({ length: 5 }, () => createIdentity())
@@ -22,21 +23,23 @@ describe('RLN spam protection in the mixnet over TCP', () => {
 
   beforeAll(async () => {
     const resources = await resolveResources({ path: testResourcesDir(), download: false })
-    const made = await Promise.all(ids.map(async (identity) => {
+    hooks = await Promise.all(ids.map(async (identity) => {
       // Minute-long epochs: on a loaded test machine a hop's proof must not outlive the allowed epoch gap.
-      const rln = await Rln.create({ resources, identity, workers: 1, epoch: { periodSeconds: 60 } })
-      for (const id of ids) rln.group.register(id.commitment, 100)
-      return rln
+      const hook = await createRlnSpamProtection({ resources, identity, workers: 1, epoch: { periodSeconds: 60 } })
+      for (const id of ids) hook.rln.group.register(id.commitment, 100)
+      return hook
     }))
-    rlns.push(...made)
-    for (const rln of rlns) rln.join()
-    hooks = rlns.map(r => rlnSpamProtection(r))
+    rlns.push(...hooks.map(h => h.rln))
+    for (const rln of rlns) {
+      expect(rln.prover).toBe('split')
+      rln.join()
+    }
     net = await startMixNet(5, i => ({ ...FAST, spamProtection: hooks[i] }))
   }, 180_000)
 
   afterAll(async () => {
     await net?.stop()
-    await Promise.all(rlns.map(async r => { await r.stop() }))
+    await Promise.all((hooks ?? []).map(async h => { await h.stop() }))
   })
 
   it('carries a message with a fresh RLN proof per hop, and drops packets without a valid one', async () => {

@@ -7,8 +7,8 @@ import {
 } from '../../../src/crypto/rln/index.ts'
 import type { MessageShare, RlnIdentity, RlnResources, SlashedEvent } from '../../../src/crypto/rln/index.ts'
 import {
-  MixRlnWireError, RATE_LIMIT_PROOF_BYTES, decodeMessagingMetadata, decodeRateLimitProof, encodeMessagingMetadata,
-  encodeRateLimitProof, rlnSpamProtection
+  MixRlnWireError, RATE_LIMIT_PROOF_BYTES, createRlnSpamProtection, decodeMessagingMetadata, decodeRateLimitProof,
+  encodeMessagingMetadata, encodeRateLimitProof, rlnSpamProtection
 } from '../../../src/net/rln-spam-protection/index.ts'
 import type { MixSpamProtection, RlnSpamProtection } from '../../../src/net/rln-spam-protection/index.ts'
 import { testResourcesDir } from '../../crypto/rln/helpers.ts'
@@ -63,12 +63,13 @@ describe('RateLimitProof and MessagingMetadata on the wire', () => {
 /**
  * Per-hop proofs as the mixnet makes them: sender -> relay -> exit, all members of one group. A dishonest sender
  * runs two processes under one identity, each with its own message-id store, and sends one message through each
- * path with the same message_id: neither relay sees both, the coordination-layer metadata reveals it.
+ * path with the same message_id: neither relay sees both, the coordination-layer metadata reveals it. The sender's
+ * processes and the exit have the mixnet's defaults (split prover); the relay a plain Rln (zerokit proves).
  */
 describe('the mixnet hook on the ceremony key', () => {
   let resources: RlnResources
   const ids: RlnIdentity[] = [createIdentity(), createIdentity(), createIdentity()]
-  const nodes: Rln[] = []
+  const hooks: RlnSpamProtection[] = []
   let sender: RlnSpamProtection
   let senderTwin: RlnSpamProtection
   let relay: RlnSpamProtection
@@ -76,18 +77,25 @@ describe('the mixnet hook on the ceremony key', () => {
 
   beforeAll(async () => {
     resources = await resolveResources({ path: testResourcesDir(), download: false })
-    const make = async (identity: RlnIdentity): Promise<Rln> => {
-      // One fixed clock for all: the test must not straddle an epoch boundary.
-      const rln = await Rln.create({ resources, identity, workers: 1, prover: 'snarkjs', verifier: 'snarkjs', epoch: { now: () => 1_700_000_005_000 } })
-      for (const id of ids) rln.group.register(id.commitment, 100)
-      nodes.push(rln)
-      return rln
+    // One fixed clock for all: the test must not straddle an epoch boundary.
+    const options = { resources, workers: 1, epoch: { now: () => 1_700_000_005_000 } }
+    const make = async (identity: RlnIdentity, mixDefaults: boolean): Promise<RlnSpamProtection> => {
+      const hook = mixDefaults
+        ? await createRlnSpamProtection({ ...options, identity })
+        : rlnSpamProtection(await Rln.create({ ...options, identity }), { emitShares: true })
+      for (const id of ids) hook.rln.group.register(id.commitment, 100)
+      hooks.push(hook)
+      return hook
     }
-    const [a, a2, b, c] = await Promise.all([make(ids[0] as RlnIdentity), make(ids[0] as RlnIdentity), make(ids[1] as RlnIdentity), make(ids[2] as RlnIdentity)])
-    ;[sender, senderTwin, relay, exit] = [a, a2, b, c].map(r => rlnSpamProtection(r as Rln))
+    ;[sender, senderTwin, relay, exit] = await Promise.all([make(ids[0] as RlnIdentity, true), make(ids[0] as RlnIdentity, true), make(ids[1] as RlnIdentity, false), make(ids[2] as RlnIdentity, true)])
+    expect([sender, senderTwin, relay, exit].map(h => h.rln.prover)).toEqual(['split', 'split', 'zerokit', 'split'])
   }, 120_000)
 
-  afterAll(async () => { await Promise.all(nodes.map(async n => { await n.stop() })) })
+  afterAll(async () => {
+    await Promise.all(hooks.map(async h => { await h.stop() }))
+    // A hook over an Rln it did not make leaves it to its owner.
+    await relay?.rln.stop()
+  })
 
   it('implements the mixnet shape with 301-byte proofs, its rate and its epochs', () => {
     const hook: MixSpamProtection = relay

@@ -7,24 +7,27 @@ import { mod, randomField } from './field.ts'
 import type { ZkeyFile } from './zkey.ts'
 
 /**
- * Our Groth16 prover for circom keys, on ffjavascript's wasm curve, with the key parsed once per thread.
+ * The split prover: a Groth16 proof of the RLN circuit made in two steps, most of it before the message exists
+ * (mix-spam-protection-rln.md "Future Work": pre-computed proofs). Neither snarkjs nor zerokit can do this; both make
+ * a proof in one step from the whole witness, which here includes the signal's hash x.
  *
- * It also splits a proof in two (mix-spam-protection-rln.md "Future Work": pre-computed proofs). In the RLN circuit
- * only the public signals x and y = a0 + x a1 depend on the signal, and both are affine in x: the witness is
- * w(x) = w0 + x d with w0 the witness at x = 0 and d zero outside {x, y}. Every sum of the proof is linear or (for
- * the quotient h) quadratic in w, so it is a polynomial in x of degree at most two whose coefficients are known
- * before the message: `precompute` does all the multi-exponentiations for them (as long as one full proof), and
- * `finalize` turns them into a proof for one signal with a dozen scalar multiplications and fresh randomness r, s.
- * The sums it ends with are exactly those of a direct proof over w(x), so the proof is an ordinary Groth16 proof.
+ * In the RLN circuit only the public signals x and y = a0 + x a1 depend on the signal, and both are affine in x: the
+ * witness is w(x) = w0 + x d with w0 the witness at x = 0 and d zero outside {x, y}. Every sum of the proof is linear
+ * or (for the quotient h) quadratic in w, so it is a polynomial in x of degree at most two whose coefficients are
+ * known before the message: `precompute` does all the multi-exponentiations for them (as long as one full proof),
+ * and `finalize` turns them into a proof for one signal with a dozen scalar multiplications and fresh randomness
+ * r, s. The sums it ends with are exactly those of a direct proof over w(x), so the proof is an ordinary Groth16
+ * proof (tests check it with snarkjs and zerokit).
  *
- * Field elements of the evaluation domain are kept in ffjavascript's Montgomery form; scalars given to
- * multi-exponentiations in standard form; the coset used for h is the one of the circom/snarkjs convention
- * (evaluations at w_{2n}^(2k+1)), which the key's H points are made for.
+ * It runs on ffjavascript's wasm curve (the engine of snarkjs), with the key parsed once per thread. Field elements
+ * of the evaluation domain are kept in ffjavascript's Montgomery form; scalars given to multi-exponentiations in
+ * standard form; the coset used for h is the one of the circom/snarkjs convention (evaluations at w_{2n}^(2k+1)),
+ * which the key's H points are made for.
  */
 
 /**
- * Which sums a precomputation makes: 'a' (A and the quotient H), 'b' (B in G1 and G2), or all; C goes with 'b' when
- * precomputing (the 'a' half then has two more H sums) and with 'a' for a direct proof, to balance the halves.
+ * Which sums a precomputation makes: 'a' (A and the three quotient sums H0, H1, H2), 'b' (B in G1 and G2, and C), or
+ * all. The two halves cost about the same, so they can run side by side on two threads.
  */
 export type ProofPart = 'a' | 'b' | 'all'
 
@@ -85,7 +88,7 @@ export function witnessBuffer (w: readonly bigint[]): Uint8Array {
   return out
 }
 
-export class Groth16Prover {
+export class SplitProver {
   private readonly curve: WasmCurve
   private readonly zkey: ZkeyFile
   private readonly coefs: Coefficients
@@ -105,8 +108,8 @@ export class Groth16Prover {
     this.inc = power === Fr.s ? Fr.shift : Fr.w[power + 1] as Uint8Array
   }
 
-  static async create (zkey: ZkeyFile): Promise<Groth16Prover> {
-    return new Groth16Prover(await bn254Curve(), zkey)
+  static async create (zkey: ZkeyFile): Promise<SplitProver> {
+    return new SplitProver(await bn254Curve(), zkey)
   }
 
   get nPublic (): number {
@@ -180,11 +183,6 @@ export class Groth16Prover {
     return await this.curve[group].multiExpAffine(bases, scalars)
   }
 
-  /** A direct proof for a full witness. */
-  async prove (witness: readonly bigint[]): Promise<{ zkProof: Uint8Array, publics: bigint[] }> {
-    return this.finalize([await this.part(witness, undefined, 'all')], 0n)
-  }
-
   /**
    * The signal-independent part of a proof, from the witness at x = 0 and the witness at x = 1 (both full
    * witnesses of the same inputs but x). Throws when the difference is not zero outside public signals.
@@ -195,8 +193,8 @@ export class Groth16Prover {
     return await this.part(w0, xDerivative(w0, w1, this.zkey.nPublic), which)
   }
 
-  /** One part (or all) of the sums, for witness w0 + x d (d undefined: w0 is the whole witness, x plays no role). */
-  async part (w0: readonly bigint[], d: bigint[] | undefined, which: ProofPart): Promise<PrecomputedProof> {
+  /** One part (or all) of the sums, for the witness w0 + x d. */
+  private async part (w0: readonly bigint[], d: bigint[], which: ProofPart): Promise<PrecomputedProof> {
     const { curve, zkey } = this
     const nPub = zkey.nPublic
     const w = witnessBuffer(w0)
@@ -204,28 +202,27 @@ export class Groth16Prover {
     const G2 = curve.G2
     const g1 = new Array<Uint8Array>(9).fill(G1.zero)
     const g2 = new Array<Uint8Array>(2).fill(G2.zero)
-    const support = d === undefined ? [] : d.map((v, i) => (v === 0n ? -1 : i)).filter(i => i >= 0)
+    const support = d.map((v, i) => (v === 0n ? -1 : i)).filter(i => i >= 0)
     const at = (points: Uint8Array, size: number, i: number): Uint8Array => points.subarray(i * size, (i + 1) * size)
     if (which !== 'a') {
       g1[2] = await this.msm('G1', zkey.pointsB1, w)
       g2[0] = await this.msm('G2', zkey.pointsB2, w)
-      // C goes with the lighter half: with B for a precomputation (whose A half has two H sums), with A otherwise.
-      if (d !== undefined || which === 'all') g1[4] = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
+      // C goes with B: the A half has the three H sums.
+      g1[4] = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
       for (const i of support) {
-        const di = (d as bigint[])[i] as bigint
+        const di = d[i] as bigint
         g1[3] = G1.add(g1[3] as Uint8Array, G1.timesScalar(at(zkey.pointsB1, 64, i), di))
         g2[1] = G2.add(g2[1] as Uint8Array, G2.timesScalar(at(zkey.pointsB2, 128, i), di))
       }
     }
     if (which !== 'b') {
-      if (d === undefined && which === 'a') g1[4] = await this.msm('G1', zkey.pointsC, w.subarray((nPub + 1) * 32))
       g1[0] = await this.msm('G1', zkey.pointsA, w)
-      for (const i of support) g1[1] = G1.add(g1[1] as Uint8Array, G1.timesScalar(at(zkey.pointsA, 64, i), (d as bigint[])[i] as bigint))
+      for (const i of support) g1[1] = G1.add(g1[1] as Uint8Array, G1.timesScalar(at(zkey.pointsA, 64, i), d[i] as bigint))
       const [a0, b0] = this.evaluations(w)
       const ta0 = await this.coset(a0)
       const tb0 = await this.coset(b0)
       g1[6] = await this.msm('G1', zkey.pointsH, await this.scalars(await this.quotient(a0, b0, ta0, tb0)))
-      if (d !== undefined && support.length > 0) {
+      if (support.length > 0) {
         // h(x) = Q(w0 + x d, w0 + x d) = h0 + x (Q(d, w0) + Q(w0, d)) + x^2 Q(d, d).
         const [da, db] = this.evaluations(witnessBuffer(d), this.coefficientsOf(support))
         const tda = await this.coset(da)
@@ -240,7 +237,7 @@ export class Groth16Prover {
       g1,
       g2,
       publics0: w0.slice(1, nPub + 1).map(mod),
-      publicsD: d === undefined ? new Array<bigint>(nPub).fill(0n) : d.slice(1, nPub + 1)
+      publicsD: d.slice(1, nPub + 1)
     }
   }
 
