@@ -22,14 +22,20 @@ export async function run (): Promise<Record<string, unknown>> {
   const call = await timeAsync(async () => await kernel.call('echo', 'echo', 1))
   console.log(`direct async call p50 ${round(direct.p50)} ns, kernel call p50 ${round(call.p50)} ns p99 ${round(call.p99)} ns`)
 
+  // A node runs the developer module, whose subscriber sees every call: the figure a default node pays.
+  const off = kernel.subscribeTrace(() => {})
+  const traced = await timeAsync(async () => await kernel.call('echo', 'echo', 1))
+  off()
+  console.log(`kernel call with a trace subscriber p50 ${round(traced.p50)} ns`)
+
   const callsPerS = await throughput(async () => await kernel.call('echo', 'echo', 1))
   const concurrentPerS = await throughput(async () => await kernel.call('echo', 'echo', 1), { concurrency: 64 })
   console.log(`${round(callsPerS)} calls/s one after another, ${round(concurrentPerS)} calls/s with 64 in flight`)
 
   let received = 0
-  const off = kernel.subscribe('bench', 'echo', 'tick', () => { received++ })
+  const offTick = kernel.subscribe('bench', 'echo', 'tick', () => { received++ })
   const emit = timeSync(() => { kernel.emit('echo', 'tick', 1) })
-  off()
+  offTick()
   console.log(`emit p50 ${round(emit.p50)} ns to one subscriber (${received} delivered)`)
 
   await kernel.shutdown()
@@ -39,6 +45,7 @@ export async function run (): Promise<Record<string, unknown>> {
     call_p99_ns: round(call.p99),
     direct_p50_ns: round(direct.p50),
     call_vs_direct: round(call.p50 / direct.p50, 2),
+    traced_call_p50_ns: round(traced.p50),
     calls_per_s: round(callsPerS),
     concurrent_calls_per_s: round(concurrentPerS),
     emit_p50_ns: round(emit.p50)

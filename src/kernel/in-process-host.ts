@@ -6,6 +6,9 @@ import type { Host, LaunchSpec, ModuleDefinition, ModuleInstance, ProcessInfo } 
 
 export const IN_PROCESS_HOST = 'in-process'
 
+/** How long the stop of a start that finished too late may take. */
+const LATE_START_STOP_MS = 5_000
+
 /** Runs modules in the kernel's own process: calls are plain function calls. */
 export function inProcessHost (): Host {
   return {
@@ -20,10 +23,13 @@ export function inProcessHost (): Host {
         system: spec.system
       })
       let runtime
+      const starting = Promise.resolve().then(async () => await definition.start(ctx))
       try {
-        runtime = await raceSignal(Promise.resolve().then(async () => await definition.start(ctx)), spec.signal)
+        runtime = await raceSignal(starting, spec.signal)
       } catch (err) {
         dispose()
+        // A start given up on (timeout, shutdown) may still finish later: stop what it made, so nothing lingers.
+        starting.then(async (late) => { await late?.stop?.({ signal: AbortSignal.timeout(LATE_START_STOP_MS) }) }).catch(() => {})
         throw new ModuleStartFailedError(spec.manifest.name, { cause: err })
       }
       const methods = methodEntries(runtime ?? {})

@@ -93,24 +93,59 @@ class ModuleRecord {
   }
 }
 
-/** The per-call context a handler receives; `call` links child calls to this one. */
+/**
+ * The per-call context a handler receives; `call` links child calls to this one. Its `signal` is made on first use
+ * (most handlers never look at it): it fires when the caller aborts, when the parent call is cancelled, or when the
+ * kernel gives up on this call (deadline), so the handler and every call it made can stop working.
+ */
 class KernelCallContext implements CallContext, CallMeta {
   readonly id: number
   readonly parentId: number | undefined
   readonly depth: number
   readonly caller: string
-  readonly signal: AbortSignal | undefined
   private readonly kernel: Kernel
   private readonly callee: string
+  /** The caller's signal and the parent call's, when there are any. */
+  private readonly upstream: AbortSignal | undefined
+  private controller: AbortController | undefined
+  private onUpstreamAbort: (() => void) | undefined
 
-  constructor (kernel: Kernel, id: number, parentId: number | undefined, depth: number, caller: string, callee: string, signal: AbortSignal | undefined) {
+  constructor (kernel: Kernel, id: number, parentId: number | undefined, depth: number, caller: string, callee: string, upstream: AbortSignal | undefined) {
     this.kernel = kernel
     this.id = id
     this.parentId = parentId
     this.depth = depth
     this.caller = caller
     this.callee = callee
-    this.signal = signal
+    this.upstream = upstream
+  }
+
+  get signal (): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController()
+      this.controller = controller
+      const upstream = this.upstream
+      if (upstream !== undefined) {
+        if (upstream.aborted) {
+          controller.abort(upstream.reason)
+        } else {
+          this.onUpstreamAbort = () => { controller.abort(upstream.reason) }
+          upstream.addEventListener('abort', this.onUpstreamAbort, { once: true })
+        }
+      }
+    }
+    return this.controller.signal
+  }
+
+  /** The kernel stopped waiting for this call: tell the handler, if it listens. */
+  cancel (reason: Error): void {
+    this.controller?.abort(reason)
+  }
+
+  /** The handler finished: drop the link to the upstream signal so long-lived signals do not collect listeners. */
+  release (): void {
+    if (this.onUpstreamAbort !== undefined) this.upstream?.removeEventListener('abort', this.onUpstreamAbort)
+    this.onUpstreamAbort = undefined
   }
 
   async call<R = unknown> (target: string, method: string, params?: unknown, options?: CallOptions): Promise<R> {
@@ -118,11 +153,14 @@ class KernelCallContext implements CallContext, CallMeta {
   }
 }
 
-/** A call in flight with a deadline or a signal, settled exactly once. */
+/**
+ * A call in flight. `answered` once its caller has the result (or a timeout or abort error); `finished` once the
+ * handler itself has returned, which is what drain waits for: a call the caller gave up on still occupies the module.
+ */
 class PendingCall {
-  settled = false
+  answered = false
+  finished = false
   readonly deadline: number
-  readonly kernel: Kernel
   readonly rec: ModuleRecord
   readonly ctx: KernelCallContext
   readonly method: string
@@ -130,17 +168,18 @@ class PendingCall {
   readonly startNs: bigint
   readonly resolve: (value: unknown) => void
   readonly reject: (err: unknown) => void
+  readonly callerSignal: AbortSignal | undefined
   onAbort: (() => void) | undefined
 
-  constructor (kernel: Kernel, rec: ModuleRecord, ctx: KernelCallContext, method: string, timeoutMs: number, startNs: bigint,
-    resolve: (value: unknown) => void, reject: (err: unknown) => void) {
-    this.kernel = kernel
+  constructor (rec: ModuleRecord, ctx: KernelCallContext, method: string, timeoutMs: number, startNs: bigint,
+    callerSignal: AbortSignal | undefined, resolve: (value: unknown) => void, reject: (err: unknown) => void) {
     this.rec = rec
     this.ctx = ctx
     this.method = method
     this.timeoutMs = timeoutMs
     this.deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity
     this.startNs = startNs
+    this.callerSignal = callerSignal
     this.resolve = resolve
     this.reject = reject
   }
@@ -238,6 +277,7 @@ export class Kernel implements KernelPort {
       if (!UNLOADABLE_STATES.has(r.state)) await this.stopOne(r, options.signal)
       this.modules.delete(n)
       this.dropSubscriptions(n)
+      this.logs.forget(n)
       this.publishLifecycle(n, r.state, 'unloaded')
       this.emit(DIRECTORY_MODULE, 'module:unloaded', { name: n })
     }
@@ -409,14 +449,18 @@ export class Kernel implements KernelPort {
   dispatch (caller: string, parent: CallMeta | undefined, target: string, method: string, params: unknown, options?: CallOptions): Promise<unknown> {
     const rec = this.modules.get(target)
     if (rec === undefined) return Promise.reject(new ModuleNotFoundError(target))
+    const signal = options?.signal
+    if (signal?.aborted === true) return Promise.reject(new CallAbortedError(target, method, { cause: signal.reason }))
     if (rec.state !== 'running') return this.dispatchWhenReady(rec, caller, parent, method, params, options)
     const entry = rec.methods.get(method)
     if (entry === undefined) return Promise.reject(new MethodNotFoundError(target, method, [...rec.methods.keys()]))
     const depth = parent === undefined ? 0 : parent.depth + 1
     if (depth > this.maxCallDepth) return Promise.reject(new CallDepthExceededError(target, method, this.maxCallDepth))
-    const signal = options?.signal
-    if (signal?.aborted === true) return Promise.reject(new CallAbortedError(target, method, { cause: signal.reason }))
-    const ctx = new KernelCallContext(this, ++this.nextCallId, parent?.id, depth, caller, target, signal)
+    // A child call is cancelled with its parent: the parent's signal joins the caller's.
+    const parentSignal = parent instanceof KernelCallContext ? parent.signal : undefined
+    const upstream = parentSignal === undefined ? signal : signal === undefined ? parentSignal : AbortSignal.any([signal, parentSignal])
+    if (parentSignal?.aborted === true) return Promise.reject(new CallAbortedError(target, method, { cause: parentSignal.reason }))
+    const ctx = new KernelCallContext(this, ++this.nextCallId, parent?.id, depth, caller, target, upstream)
     const timeoutMs = options?.timeout ?? this.defaultCallTimeoutMs
     const traced = this.trace.active
     const startNs = traced ? process.hrtime.bigint() : 0n
@@ -424,37 +468,53 @@ export class Kernel implements KernelPort {
     try {
       result = entry.invoke(params, ctx)
     } catch (err) {
+      ctx.release()
       if (traced) this.publishCall(ctx, target, method, startNs, false, err)
       return Promise.reject(err)
     }
     if (!(result instanceof Promise)) {
       // A synchronous handler: nothing can time out or be aborted any more.
+      ctx.release()
       if (traced) this.publishCall(ctx, target, method, startNs, true, undefined)
       return Promise.resolve(result)
     }
     rec.inFlight++
     return new Promise((resolve, reject) => {
-      const pending = new PendingCall(this, rec, ctx, method, timeoutMs, startNs, resolve, reject)
+      const pending = new PendingCall(rec, ctx, method, timeoutMs, startNs, upstream, resolve, reject)
       if (timeoutMs > 0) this.track(pending)
-      if (signal !== undefined) {
-        pending.onAbort = () => { this.settle(pending, false, new CallAbortedError(target, method, { cause: signal.reason })) }
-        signal.addEventListener('abort', pending.onAbort, { once: true })
+      if (upstream !== undefined) {
+        pending.onAbort = () => { this.giveUp(pending, new CallAbortedError(target, method, { cause: upstream.reason })) }
+        upstream.addEventListener('abort', pending.onAbort, { once: true })
       }
       result.then(
-        (value) => { this.settle(pending, true, value) },
-        (err) => { this.settle(pending, false, err) }
+        (value) => { this.finish(pending, true, value) },
+        (err) => { this.finish(pending, false, err) }
       )
     })
   }
 
-  private settle (pending: PendingCall, ok: boolean, value: unknown): void {
-    if (pending.settled) return
-    pending.settled = true
+  /** The handler returned: the module is free of this call, and the caller gets the outcome unless it already has one. */
+  private finish (pending: PendingCall, ok: boolean, value: unknown): void {
+    pending.finished = true
+    pending.ctx.release()
     const rec = pending.rec
     if (--rec.inFlight === 0 && rec.onDrained !== undefined) rec.onDrained()
+    this.answer(pending, ok, value)
+  }
+
+  /** The kernel stops waiting (deadline, abort): the caller gets the error now and the handler is told to stop. */
+  private giveUp (pending: PendingCall, err: Error): void {
+    if (pending.answered) return
+    this.answer(pending, false, err)
+    pending.ctx.cancel(err)
+  }
+
+  private answer (pending: PendingCall, ok: boolean, value: unknown): void {
+    if (pending.answered) return
+    pending.answered = true
     if (pending.timeoutMs > 0) this.pending.delete(pending)
-    if (pending.onAbort !== undefined) pending.ctx.signal?.removeEventListener('abort', pending.onAbort)
-    if (pending.startNs !== 0n && this.trace.active) this.publishCall(pending.ctx, rec.manifest.name, pending.method, pending.startNs, ok, ok ? undefined : value)
+    if (pending.onAbort !== undefined) pending.callerSignal?.removeEventListener('abort', pending.onAbort)
+    if (pending.startNs !== 0n && this.trace.active) this.publishCall(pending.ctx, pending.rec.manifest.name, pending.method, pending.startNs, ok, ok ? undefined : value)
     if (ok) pending.resolve(value)
     else pending.reject(value)
   }
@@ -470,7 +530,7 @@ export class Kernel implements KernelPort {
   private expireCalls (): void {
     const now = Date.now()
     for (const pending of this.pending) {
-      if (pending.deadline <= now) this.settle(pending, false, new CallTimeoutError(pending.rec.manifest.name, pending.method, pending.timeoutMs))
+      if (pending.deadline <= now) this.giveUp(pending, new CallTimeoutError(pending.rec.manifest.name, pending.method, pending.timeoutMs))
     }
     if (this.pending.size === 0 && this.ticker !== undefined) {
       clearInterval(this.ticker)
@@ -482,7 +542,9 @@ export class Kernel implements KernelPort {
     const name = rec.manifest.name
     if (!WAITING_STATES.has(rec.state)) return Promise.reject(new ModuleNotRunningError(name, rec.state, rec.cause === undefined ? {} : { cause: rec.cause }))
     if (rec.waiters.length >= this.maxWaitingCalls) return Promise.reject(new QueueFullError(`the queue of calls waiting for "${name}"`, this.maxWaitingCalls))
-    const waitMs = Math.min(this.callWaitMs, options?.timeout ?? Infinity)
+    const timeout = options?.timeout
+    // A zero timeout means "no deadline" (as in dispatch), not "do not wait".
+    const waitMs = timeout !== undefined && timeout > 0 ? Math.min(this.callWaitMs, timeout) : this.callWaitMs
     const signal = options?.signal
     const startedWaiting = Date.now()
     return new Promise((resolve, reject) => {
@@ -497,7 +559,7 @@ export class Kernel implements KernelPort {
         ready: () => {
           done()
           // The time spent waiting counts against the call's own deadline.
-          const remaining = options?.timeout === undefined ? undefined : Math.max(1, options.timeout - (Date.now() - startedWaiting))
+          const remaining = timeout === undefined || timeout <= 0 ? undefined : Math.max(1, timeout - (Date.now() - startedWaiting))
           resolve(this.dispatch(caller, parent, name, method, params, remaining === undefined ? options : { ...options, timeout: remaining }))
         },
         fail: (err) => { done(); reject(err) }
@@ -687,6 +749,8 @@ export class Kernel implements KernelPort {
 
   private async stopOne (rec: ModuleRecord, signal?: AbortSignal): Promise<void> {
     if (rec.starting !== undefined) await rec.starting.catch(() => {})
+    // A reload in progress finishes first (or rolls back): stopping cuts into neither.
+    if (rec.reloading !== undefined) await rec.reloading.catch(() => {})
     if (rec.state === 'failed' && rec.instance === undefined) return
     if (rec.state === 'resolved' || rec.state === 'stopped' || rec.state === 'stopping') return
     if (rec.state === 'failed') {

@@ -51,6 +51,11 @@ export class LogHub implements LogAccess {
     }
   }
 
+  /** Drops what the hub keeps of a module that is gone (its level stays: configuration outlives a reload). */
+  forget (module: string): void {
+    this.rings.delete(module)
+  }
+
   tail (module: string | undefined, limit = 100): LogEntry[] {
     if (module !== undefined) return this.rings.get(module)?.toArray(limit) ?? []
     const all: LogEntry[] = []

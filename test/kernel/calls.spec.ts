@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { AbortedError, LogosError } from '../../src/common/index.ts'
 import { Kernel } from '../../src/kernel/index.ts'
 import type { CallTrace, TraceRecord } from '../../src/kernel/index.ts'
@@ -127,9 +127,13 @@ describe('calls', () => {
     await k.shutdown()
   })
 
-  it('traces calls with timing and outcome, and costs no records when nobody listens', async () => {
+  it('traces calls with timing and outcome, and builds no records when nobody listens', async () => {
     const records: TraceRecord[] = []
+    const publish = vi.spyOn(kernel.trace, 'publish')
     await kernel.call('math', 'add', { a: 1, b: 1 })
+    await kernel.call('math', 'echo', new Uint8Array(1))
+    await kernel.call('math', 'fail').catch(() => {})
+    expect(publish).not.toHaveBeenCalled()
     const off = kernel.subscribeTrace(r => records.push(r), { types: ['call'] })
     expect(kernel.trace.active).toBe(true)
     await kernel.call('math', 'add', { a: 1, b: 1 })

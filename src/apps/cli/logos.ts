@@ -1,19 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander'
-import { LogosError } from '../../common/index.ts'
-import { registerCommands } from './commands/index.ts'
+// The CLI proper is imported only after the warning filter is in place: node:sqlite warns while it is being linked.
+import './quiet-warnings.ts'
 
-const program = new Command()
-program.name('logos').description('Logos in TypeScript: the runtime and its private networking layer').version('0.1.0')
-registerCommands(program)
-
-try {
-  await program.parseAsync(process.argv)
-} catch (err) {
-  if (err instanceof LogosError) {
-    console.error(`error ${err.code}: ${err.message}`)
-  } else {
-    console.error(err)
-  }
-  process.exit(1)
-}
+await import('./run-cli.ts')

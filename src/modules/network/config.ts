@@ -19,6 +19,8 @@ export interface NetworkConfig {
   discovery: Partial<DiscoveryParams>
   /** Options for the mixnet, kept for the code that mounts it. */
   mix: Record<string, unknown>
+  /** Options for the storage service (storage-methods.ts), kept for the code that mounts it. */
+  storage: Record<string, unknown>
 }
 
 function strings (raw: unknown, field: string, fallback: string[]): string[] {
@@ -49,6 +51,8 @@ export function parseNetworkConfig (raw: Readonly<Record<string, unknown>>): Net
   }
   const mix = raw.mix ?? {}
   if (mix === null || typeof mix !== 'object' || Array.isArray(mix)) throw new NetworkConfigError('network config: "mix" must be an object')
+  const storage = raw.storage ?? {}
+  if (storage === null || typeof storage !== 'object' || Array.isArray(storage)) throw new NetworkConfigError('network config: "storage" must be an object')
   return {
     listen: strings(raw.listen, 'listen', DEFAULT_LISTEN),
     bootstrap: strings(raw.bootstrap, 'bootstrap', []),
@@ -56,6 +60,7 @@ export function parseNetworkConfig (raw: Readonly<Record<string, unknown>>): Net
     mode,
     maxConnections,
     discovery: discovery as Partial<DiscoveryParams>,
-    mix: mix as Record<string, unknown>
+    mix: mix as Record<string, unknown>,
+    storage: storage as Record<string, unknown>
   }
 }

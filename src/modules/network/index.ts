@@ -13,6 +13,8 @@ import { MIX_EVENTS, mixMethods, mixServices } from './mix-methods.ts'
 import { HIDDEN_EVENTS, hiddenMethods, hiddenServices } from './hidden-methods.ts'
 import type { Mixnet } from '../../net/mix/index.ts'
 import type { HiddenServices } from '../../net/mix-hidden/index.ts'
+import { STORAGE_EVENTS, storageMethods, storageServices } from './storage-methods.ts'
+import type { StorageService } from '../../net/storage/index.ts'
 
 export { parseNetworkConfig } from './config.ts'
 export type { NetworkConfig } from './config.ts'
@@ -67,17 +69,20 @@ export const network = defineModule({
     'provider:found': { description: '{ protocol, peerId, multiaddrs, data, seq }: a new provider of a capability being looked up or watched' },
     'pubsub:message': { description: '{ topic, data, from }' },
     ...MIX_EVENTS,
-    ...HIDDEN_EVENTS
+    ...HIDDEN_EVENTS,
+    ...STORAGE_EVENTS
   },
   async start (ctx) {
     const config = parseNetworkConfig(ctx.config)
     const { key, created } = await loadOrCreatePeerKey(ctx.dataDir)
     const mixed = mixServices(config)
-    const node = await createNetworkNode(key, config, { ...mixed, ...hiddenServices('mix' in mixed) })
+    const node = await createNetworkNode(key, config, { ...mixed, ...hiddenServices('mix' in mixed), ...storageServices(config) })
     const mix = node.services.mix as Mixnet | undefined
     const mixApi = mix === undefined ? undefined : mixMethods(ctx, mix)
     const hidden = node.services.hidden as HiddenServices | undefined
     const hiddenApi = hidden === undefined ? undefined : hiddenMethods(ctx, hidden)
+    const storage = node.services.storage as StorageService | undefined
+    const storageApi = storage === undefined ? undefined : storageMethods(ctx, storage)
     const { discovery, pubsub } = node.services
     ctx.log.info(created ? 'new peer identity' : 'peer identity loaded', { peerId: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map(String) })
 
@@ -215,12 +220,14 @@ export const network = defineModule({
           }
         },
         ...mixApi?.methods,
-        ...hiddenApi?.methods
+        ...hiddenApi?.methods,
+        ...storageApi?.methods
       },
       stop: async () => {
         stopping.abort()
         mixApi?.stop()
         hiddenApi?.stop()
+        storageApi?.stop()
         node.removeEventListener('peer:connect', onConnect)
         node.removeEventListener('peer:disconnect', onDisconnect)
         discovery.removeEventListener('provider', onProvider)

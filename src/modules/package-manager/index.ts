@@ -11,6 +11,8 @@ import { defineModule } from '../../sdk/index.ts'
 import type { ModuleContext } from '../../sdk/index.ts'
 import { installedModules, readState, packagesDir } from './installation.ts'
 import { PackageManager } from './package-manager.ts'
+import { registerSourceKind } from './sources.ts'
+import { STORAGE_SCHEME, StorageSource } from './storage-source.ts'
 import type { Progress, TransactionResult } from './package-manager.ts'
 
 export * from './errors.ts'
@@ -65,6 +67,8 @@ export const packageManager = defineModule({
   start (ctx: ModuleContext) {
     const dataDir = ctx.system?.dataDir ?? join(ctx.dataDir, '..', '..')
     const autoload = ctx.config.autoload !== false
+    // Repositories published to Logos Storage (logos-storage:<cid>), read through the storage module by name.
+    const unregisterStorage = registerSourceKind(STORAGE_SCHEME, (url) => new StorageSource(url, ctx.call))
 
     const builtins = async (): Promise<Record<string, string>> => {
       if (ctx.system === undefined) return {}
@@ -150,7 +154,8 @@ export const packageManager = defineModule({
             return await (await manager()).addRepository(p.name, p.url, { root, trustOnFirstUse: p.trustOnFirstUse }, { signal: call.signal })
           }
         }
-      }
+      },
+      stop: () => { unregisterStorage() }
     }
   }
 })

@@ -1,4 +1,7 @@
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { testResourcesDir as rlnResourcesDir } from '../../crypto/rln/helpers.ts'
 import { runCli, startCli } from '../../helpers/run-cli.ts'
 import { tempDir } from '../../helpers/temp-dir.ts'
 
@@ -13,6 +16,31 @@ describe('logos CLI', () => {
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
     expect(output()).toContain('SIGTERM: stopping')
+    await dir.remove()
+  })
+
+  it('`logos start --peers 2` (what `npm start` runs) joins local peer nodes and stops them all', async () => {
+    const dir = await tempDir()
+    const { child, output } = await startCli(['start', '--peers', '2', '--data-dir', dir.path], /Basecamp: http/, { timeoutMs: 120_000 })
+    expect(output()).toContain('joined 2 local peer nodes')
+    expect(output()).toMatch(/network\s+\S+\s+running/)
+    const exited = new Promise<number | null>(resolve => child.on('exit', resolve))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    await dir.remove()
+  })
+
+  it('`logos rln resources --from DIR` checks the ceremony files and caches them; a wrong folder is refused', async () => {
+    const dir = await tempDir()
+    const env = { LOGOS_CACHE_DIR: join(dir.path, 'cache'), LOGOS_RLN_RESOURCES: '' }
+    const ok = await runCli(['rln', 'resources', '--from', rlnResourcesDir()], { env })
+    expect(ok.stderr).toBe('')
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toContain(`cached in ${join(dir.path, 'cache')}`)
+    expect((await stat(join(dir.path, 'cache', 'rln', 'zerokit-v0.8.0', 'tree_height_20', 'rln_final.zkey'))).size).toBeGreaterThan(1_000_000)
+    const bad = await runCli(['rln', 'resources', '--from', dir.path], { env: { ...env, LOGOS_CACHE_DIR: join(dir.path, 'empty') } })
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('error ERR_RLN_RESOURCES_UNAVAILABLE')
     await dir.remove()
   })
 

@@ -16,7 +16,7 @@ describe('devnet', () => {
       // five mix-like nodes advertise a key; node 0 looks for three of them, as a mixnet sender does
       await Promise.all(devnet.nodes.slice(1).map(async (n, i) => await n.kernel.call('network', 'advertise', { protocol: '/test/mix/1.0.0', data: new Uint8Array(32).fill(i + 1) })))
       let found: Array<{ peerId: string, data: Uint8Array }> = []
-      const deadline = Date.now() + 20_000
+      const deadline = Date.now() + 45_000
       while (found.length < 3 && Date.now() < deadline) {
         found = await devnet.nodes[0]?.kernel.call('network', 'findProviders', { protocol: '/test/mix/1.0.0', limit: 3 }) as typeof found
       }

@@ -16,7 +16,7 @@ async function boot (dataDir: string, config: Record<string, unknown> = {}): Pro
   return await startNode({ dataDir, moduleDirs: [MODULE_DIR], config: { logLevel: 'warn', modules: { network: { config: { discovery: DISCOVERY, ...config } } } } })
 }
 
-async function until (check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until (check: () => Promise<boolean>, timeoutMs = 45_000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > end) throw new Error('condition not met in time')

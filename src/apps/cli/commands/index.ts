@@ -1,8 +1,10 @@
 import type { Command } from 'commander'
+import { registerBasecamp } from './basecamp.ts'
 import { registerDev } from './dev.ts'
 import { registerDevnet } from './devnet.ts'
 import { registerModules } from './modules.ts'
 import { registerPkg } from './pkg.ts'
+import { registerRln } from './rln.ts'
 import { registerStart } from './start.ts'
 
 /** Every subcommand of `logos`; each area adds its own file here. */
@@ -12,4 +14,6 @@ export function registerCommands (program: Command): void {
   registerDev(program)
   registerDevnet(program)
   registerPkg(program)
+  registerRln(program)
+  registerBasecamp(program)
 }
