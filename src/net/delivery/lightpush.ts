@@ -194,7 +194,9 @@ export class WakuLightpush implements Startable {
     if (topic === undefined) throw new DeliveryLightpushError('no pubsub topic given and no autosharding configured', { data: { status: LIGHTPUSH_STATUS.unsupportedPubsubTopic } })
     const checked = await relay.validate(topic, encoded, this.components.peerId?.toString() ?? 'local', options)
     if (checked.verdict !== 'accept') {
-      throw new DeliveryLightpushError(`${checked.code ?? 'refused'}: ${checked.reason ?? 'the message was not accepted'}`, { data: { status: lightpushStatusOf({ code: checked.code }), code: checked.code } })
+      // A validator's bare verdict: rejected is a bad request, ignored (overload, replay) is "too many requests".
+      const status = checked.code !== undefined ? lightpushStatusOf({ code: checked.code }) : checked.verdict === 'reject' ? LIGHTPUSH_STATUS.badRequest : LIGHTPUSH_STATUS.tooManyRequests
+      throw new DeliveryLightpushError(`${checked.code ?? checked.verdict}: ${checked.reason ?? 'the message was not accepted'}`, { data: { status, code: checked.code } })
     }
     const { recipients } = await relay.publish(topic, encoded)
     return { relayPeerCount: recipients.length }
