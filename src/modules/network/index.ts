@@ -10,7 +10,10 @@ import { DialFailedError, NetworkParamsError } from './errors.ts'
 import { loadOrCreatePeerKey } from './identity.ts'
 import { bootstrap, createNetworkNode } from './network-node.ts'
 import { MIX_EVENTS, mixMethods, mixServices } from './mix-methods.ts'
+import { RELAY_EVENTS, relayMethods, relayServices } from './relay-methods.ts'
+import { REQUEST_EVENTS, requestMethods } from './request-methods.ts'
 import type { Mixnet } from '../../net/mix/index.ts'
+import type { WakuRelay } from '../../net/delivery/index.ts'
 
 export { parseNetworkConfig } from './config.ts'
 export type { NetworkConfig } from './config.ts'
@@ -64,14 +67,19 @@ export const network = defineModule({
     'peer:disconnected': { description: '{ peerId }' },
     'provider:found': { description: '{ protocol, peerId, multiaddrs, data, seq }: a new provider of a capability being looked up or watched' },
     'pubsub:message': { description: '{ topic, data, from }' },
-    ...MIX_EVENTS
+    ...MIX_EVENTS,
+    ...RELAY_EVENTS,
+    ...REQUEST_EVENTS
   },
   async start (ctx) {
     const config = parseNetworkConfig(ctx.config)
     const { key, created } = await loadOrCreatePeerKey(ctx.dataDir)
-    const node = await createNetworkNode(key, config, mixServices(config))
+    const node = await createNetworkNode(key, config, { ...mixServices(config), ...relayServices(ctx.config.relay) })
     const mix = node.services.mix as Mixnet | undefined
     const mixApi = mix === undefined ? undefined : mixMethods(ctx, mix)
+    const relay = node.services.relay as WakuRelay | undefined
+    const relayApi = relay === undefined ? undefined : relayMethods(ctx, relay)
+    const requestApi = requestMethods(ctx, node)
     const { discovery, pubsub } = node.services
     ctx.log.info(created ? 'new peer identity' : 'peer identity loaded', { peerId: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map(String) })
 
@@ -208,11 +216,15 @@ export const network = defineModule({
             return { rttMs: await node.services.ping.ping(id, { signal: call.signal }) }
           }
         },
-        ...mixApi?.methods
+        ...mixApi?.methods,
+        ...relayApi?.methods,
+        ...requestApi.methods
       },
       stop: async () => {
         stopping.abort()
         mixApi?.stop()
+        relayApi?.stop()
+        await requestApi.stop()
         node.removeEventListener('peer:connect', onConnect)
         node.removeEventListener('peer:disconnect', onDisconnect)
         discovery.removeEventListener('provider', onProvider)

@@ -75,7 +75,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  for (const n of nodes) await n.stop().catch(() => {})
+  for (const n of nodes) await Promise.resolve(n.stop()).catch(() => {})
   await rm(dir, { recursive: true, force: true })
 })
 
