@@ -62,3 +62,9 @@ export const MAX_SLASHING_NOTICES = 1_024
 
 /** A store query without an explicit peer tries at most this many store peers. */
 export const STORE_PEERS_TRIED = 3
+
+/**
+ * A proof that took longer than this is made again with a fresh timestamp: relays refuse a timestamp more than
+ * 20 s from their clock, and the message still has to cross the network.
+ */
+export const MAX_PROOF_AGE_MS = 8_000

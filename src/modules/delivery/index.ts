@@ -62,7 +62,7 @@ export const delivery = defineModule({
     return {
       methods: {
         send: {
-          description: 'Sends { contentTopic, payload, ephemeral?, meta? }; returns { requestId, messageHash } at once, then message_propagated / message_sent / message_error',
+          description: 'Sends { contentTopic, payload, ephemeral?, meta? }; returns { requestId } at once, then message_propagated / message_sent / message_error (with the message hash)',
           handler: (p: Envelope) => service.send({ contentTopic: p?.contentTopic, payload: bytes(p?.payload, 'payload'), ephemeral: p.ephemeral === true, meta: p.meta === undefined ? undefined : bytes(p.meta, 'meta') })
         },
         subscribe: {
@@ -78,7 +78,7 @@ export const delivery = defineModule({
           handler: async () => await service.healthReport()
         },
         storeQuery: {
-          description: 'Store v3 query { contentTopics?, pubsubTopic?, timeStart?, timeEnd? (ms), hashes?, cursor?, forward?, limit? (20, max 100), includeData?, peerId? ("self": this archive) } -> { messages, cursor?, peerId }',
+          description: 'Store v3 query { contentTopics?, pubsubTopic?, timeStart?, timeEnd? (ms), hashes?, cursor?, forward?, limit? (20, max 100), includeData?, peerId? ("self": this archive, "remote": the known store peers) } -> { messages, cursor?, peerId }',
           handler: async (p: StoreQueryParams) => await service.storeQuery(p ?? {})
         },
         info: {

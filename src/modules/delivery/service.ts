@@ -14,7 +14,7 @@ import type {
 import type { ModuleContext } from '../../sdk/index.ts'
 import type { DeliveryConfig } from './config.ts'
 import {
-  ARCHIVE_FILE, CONFIRM_ATTEMPTS, CONFIRM_FIRST_DELAY_MS, HEALTH_INTERVAL_MS, MAX_OUTSTANDING_SENDS,
+  ARCHIVE_FILE, CONFIRM_ATTEMPTS, MAX_PROOF_AGE_MS, CONFIRM_FIRST_DELAY_MS, HEALTH_INTERVAL_MS, MAX_OUTSTANDING_SENDS,
   MAX_PENDING_VALIDATIONS, MAX_SUBSCRIPTIONS, MEMBERSHIP_WAIT_MS, NOT_A_SERVICE_PEER_MS, PUBLISH_ATTEMPTS,
   PUBLISH_RETRY_MS, STORE_PEERS_TRIED
 } from './constants.ts'
@@ -58,7 +58,10 @@ export interface StoreQueryParams {
   forward?: boolean
   limit?: number
   includeData?: boolean
-  /** A store node to ask; 'self' for this node's archive; by default this node's archive when it has one. */
+  /**
+   * A store node to ask; 'self' for this node's archive, 'remote' for the store peers this node knows; by default
+   * this node's archive when it has one, else the store peers.
+   */
   peerId?: string
 }
 
@@ -304,33 +307,47 @@ export class DeliveryService {
 
   /**
    * Messaging API send: checks the envelope now (a bad one throws), then proves, publishes and confirms in the
-   * background, reporting message_propagated, message_sent or message_error under the returned request id.
+   * background, reporting message_propagated, message_sent or message_error (each with the message hash) under the
+   * returned request id. The timestamp is taken right before the proof (the timestamp is part of the RLN signal,
+   * and a message waiting for its proof must not go stale: relays refuse a timestamp more than 20 s off).
    */
-  send (env: Envelope): { requestId: string, messageHash: string } {
+  send (env: Envelope): { requestId: string } {
     if (this.outstanding.size >= MAX_OUTSTANDING_SENDS) throw new DeliveryBusyError(`${this.outstanding.size} sends are in progress`)
     parseContentTopic(env.contentTopic)
-    const message: WakuMessage = { payload: env.payload, contentTopic: env.contentTopic, version: 0, timestamp: nsFromMs(Date.now()), meta: env.meta, ephemeral: env.ephemeral === true ? true : undefined }
+    const message: WakuMessage = { payload: env.payload, contentTopic: env.contentTopic, version: 0, meta: env.meta, ephemeral: env.ephemeral === true ? true : undefined }
     checkWakuMessage(message, env.payload.length + env.contentTopic.length + (env.meta?.length ?? 0))
     const topic = this.pubsubTopicOf(env.contentTopic)
-    const hash = hashHex(messageHash(topic, message))
     const requestId = randomUUID()
     this.outstanding.add(requestId)
-    this.deliver(requestId, topic, message, hash).catch((err: unknown) => {
+    let hash: string | undefined
+    this.deliver(requestId, topic, message, (h) => { hash = h }).catch((err: unknown) => {
       this.ctx.emit('message_error', { requestId, messageHash: hash, code: (err as { code?: string }).code ?? 'ERR_UNEXPECTED', error: (err as Error).message })
     }).finally(() => { this.outstanding.delete(requestId) })
-    return { requestId, messageHash: hash }
+    return { requestId }
   }
 
-  private async deliver (requestId: string, topic: string, message: WakuMessage, hash: string): Promise<void> {
-    let m = message
+  private async deliver (requestId: string, topic: string, message: WakuMessage, hashed: (hash: string) => void): Promise<void> {
     if (this.rln !== undefined) {
       if (this.membership?.isRemoved === true) throw new DeliveryNotAMemberError('this node was removed from the RLN group (slashed): it cannot prove its messages')
       if (this.membership !== undefined && !this.membership.isMember) {
         const member = await this.membership.waitForMembership(MEMBERSHIP_WAIT_MS)
         if (!member) throw new DeliveryNotAMemberError('this node is not a member of the RLN group (yet): it cannot prove its messages')
       }
-      m = await proveRlnMessage(m, this.rln)
     }
+    let m: WakuMessage = { ...message, timestamp: nsFromMs(Date.now()) }
+    if (this.rln !== undefined) {
+      // A proof that took long (a busy prover) leaves a timestamp relays will soon refuse (20 s): stamp and prove
+      // once more; the prover refilled its stock meanwhile, so the second proof is quick. The first one's
+      // message_id is never published, so it cannot count as a double signal.
+      for (let attempt = 1; ; attempt++) {
+        const stampedAt = Date.now()
+        m = await proveRlnMessage({ ...message, timestamp: nsFromMs(stampedAt) }, this.rln)
+        if (Date.now() - stampedAt <= MAX_PROOF_AGE_MS || attempt >= 2) break
+        this.ctx.log.debug('proof took long; proving again with a fresh timestamp', { ms: Date.now() - stampedAt })
+      }
+    }
+    const hash = hashHex(messageHash(topic, m))
+    hashed(hash)
     const encoded = encodeWakuMessage(m)
     checkWakuMessage(m, encoded.length)
     this.archivePut(topic, m, encoded)
@@ -477,16 +494,22 @@ export class DeliveryService {
       if (this.archive === undefined) throw new DeliveryNoServicePeerError('this node keeps no archive (store is off)')
       return shape(readStoreResponse(q, handleStoreRequest(this.archive, encodeStoreQueryRequest(q))), 'self')
     }
-    const peers = p.peerId !== undefined ? [p.peerId] : (await this.storeCandidates()).slice(0, STORE_PEERS_TRIED)
+    const remote = p.peerId === undefined || p.peerId === 'remote'
+    const peers = remote ? (await this.storeCandidates()).slice(0, STORE_PEERS_TRIED) : [p.peerId as string]
     let last: unknown
+    let empty: StoreQueryResult | undefined
     for (const peerId of peers) {
       try {
-        return shape(await this.queryPeer(peerId, q), peerId)
+        const result = shape(await this.queryPeer(peerId, q), peerId)
+        // Store nodes see different parts of the traffic (P2P reliability): an empty answer sends us to the next one.
+        if (result.messages.length > 0 || !remote) return result
+        empty ??= result
       } catch (err) {
         last = err
         if ((err as { code?: string }).code === 'ERR_DLV_STORE_QUERY') throw err
       }
     }
+    if (empty !== undefined) return empty
     throw new DeliveryNoServicePeerError('no store node answered', { cause: last })
   }
 

@@ -98,7 +98,7 @@ export async function startTestNode (spec: NodeSpec, existing?: TestNode): Promi
     only: ['network', 'rln', 'delivery', ...Object.keys(spec.extra ?? {})],
     packages: false,
     startTimeoutMs: 120_000,
-    config: { logLevel: 'warn', modules }
+    config: { logLevel: (process.env.LOGOS_TEST_LOG_LEVEL ?? 'warn') as 'warn', modules }
   })
   const failed = t.node.results.filter(r => r.state !== 'running')
   if (failed.length > 0) {
