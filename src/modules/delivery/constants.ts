@@ -67,4 +67,14 @@ export const STORE_PEERS_TRIED = 3
  * A proof that took longer than this is made again with a fresh timestamp: relays refuse a timestamp more than
  * 20 s from their clock, and the message still has to cross the network.
  */
-export const MAX_PROOF_AGE_MS = 8_000
+export const MAX_PROOF_AGE_MS = 12_000
+
+/**
+ * A proof is a second or two, but it queues behind the prover's own work (precomputing the next proof) and, on a
+ * loaded machine, behind every other thread: well above the kernel's 30 s default, so a busy node sends late
+ * rather than not at all.
+ */
+export const RLN_PROVE_TIMEOUT_MS = 120_000
+
+/** A check runs on the verifier's own thread (milliseconds), but it too can wait behind a loaded machine. */
+export const RLN_VERIFY_TIMEOUT_MS = 30_000

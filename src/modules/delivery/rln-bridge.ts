@@ -1,6 +1,7 @@
 import { fieldFromHex } from '../../crypto/rln/index.ts'
 import type { RlnRelayProver, RlnRelayVerifier } from '../../net/delivery/index.ts'
 import type { ModuleContext } from '../../sdk/index.ts'
+import { RLN_PROVE_TIMEOUT_MS, RLN_VERIFY_TIMEOUT_MS } from './constants.ts'
 
 /** What the rln module says of its parameters (its `params` method). */
 export interface RlnParams {
@@ -28,10 +29,10 @@ export function rlnOverModule (ctx: ModuleContext, params: RlnParams): RlnRelayV
     epochPeriodSeconds: params.epochPeriodSeconds,
     rlnIdentifier: fieldFromHex(params.rlnIdentifier, 'rlnIdentifier'),
     verify: async (signal, proof, epoch, options = {}) => {
-      await ctx.call('rln', 'verify', { signal, proof, epoch: epoch.toString(), record: true }, { signal: options.signal })
+      await ctx.call('rln', 'verify', { signal, proof, epoch: epoch.toString(), record: true }, { signal: options.signal, timeout: RLN_VERIFY_TIMEOUT_MS })
     },
     prove: async (signal, options = {}) => {
-      const made = await ctx.call<{ proof: Uint8Array, epoch: string }>('rln', 'prove', { signal, epoch: options.epoch?.toString() }, { signal: options.signal })
+      const made = await ctx.call<{ proof: Uint8Array, epoch: string }>('rln', 'prove', { signal, epoch: options.epoch?.toString() }, { signal: options.signal, timeout: RLN_PROVE_TIMEOUT_MS })
       return { proof: made.proof, epoch: BigInt(made.epoch) }
     }
   }

@@ -78,7 +78,7 @@ export function testRlnConfig (overrides: Record<string, unknown> = {}): Record<
     maxEpochGap: 1,
     rootWindow: 50,
     rlnIdentifier: WAKU_RLN_IDENTIFIER,
-    userMessageLimit: 5,
+    userMessageLimit: 20,
     ...overrides
   }
 }
