@@ -78,3 +78,6 @@ export const RLN_PROVE_TIMEOUT_MS = 120_000
 
 /** A check runs on the verifier's own thread (milliseconds), but it too can wait behind a loaded machine. */
 export const RLN_VERIFY_TIMEOUT_MS = 30_000
+
+/** Validation times kept for the health report's percentiles (the latest ones). */
+export const VALIDATION_SAMPLES = 1_024

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import * as lp from 'it-length-prefixed'
-import { delay } from '../../common/index.ts'
+import { RingBuffer, delay, summarize } from '../../common/index.ts'
 import {
   DeliveryPubsubTopicError, LIGHTPUSH_CODEC, MEMBERSHIP_TOPIC, MessageArchive, STORE_CODEC, autoshard, checkWakuMessage,
   decodeWakuMessage, encodeLightPushRequest, encodeStoreQueryRequest, encodeWakuMessage,
@@ -16,7 +16,7 @@ import type { DeliveryConfig } from './config.ts'
 import {
   ARCHIVE_FILE, CONFIRM_ATTEMPTS, MAX_PROOF_AGE_MS, CONFIRM_FIRST_DELAY_MS, HEALTH_INTERVAL_MS, MAX_OUTSTANDING_SENDS,
   MAX_PENDING_VALIDATIONS, MAX_SUBSCRIPTIONS, MEMBERSHIP_WAIT_MS, NOT_A_SERVICE_PEER_MS, PUBLISH_ATTEMPTS,
-  PUBLISH_RETRY_MS, STORE_PEERS_TRIED
+  PUBLISH_RETRY_MS, STORE_PEERS_TRIED, VALIDATION_SAMPLES
 } from './constants.ts'
 import { DeliveryBusyError, DeliveryNoServicePeerError, DeliveryNotAMemberError, DeliveryParamsError } from './errors.ts'
 import { MembershipRegistry } from './membership.ts'
@@ -122,6 +122,8 @@ export class DeliveryService {
   private readonly offs: Array<() => void> = []
   private stopped = false
   readonly stats = { sent: 0, received: 0, accepted: 0, rejected: 0, ignored: 0, archived: 0 }
+  /** How long RLN relay validation took (ms) for the latest messages. */
+  private readonly validateMs = new RingBuffer<number>(VALIDATION_SAMPLES)
 
   constructor (deps: Deps) {
     this.ctx = deps.ctx
@@ -239,8 +241,10 @@ export class DeliveryService {
 
   private async check (m: WakuMessage, topic: string, from: string): Promise<RelayVerdict> {
     if (this.rln === undefined) return 'accept'
+    const t0 = performance.now()
     try {
       await validateRlnMessage(m, this.rln, { maxTimestampGapMs: this.config.maxTimestampGapMs })
+      this.validateMs.push(performance.now() - t0)
       return 'accept'
     } catch (err) {
       const verdict = relayVerdict(err)
@@ -531,7 +535,8 @@ export class DeliveryService {
       subscriptions: this.subscriptions.size,
       rln: this.rln !== undefined,
       membership: this.membership?.state(),
-      stats: { ...this.stats }
+      stats: { ...this.stats },
+      validateMs: this.validateMs.length === 0 ? null : (({ count, p50, p99, max }) => ({ count, p50, p99, max }))(summarize(this.validateMs.toArray()))
     }
   }
 

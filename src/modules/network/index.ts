@@ -16,6 +16,7 @@ import type { Mixnet } from '../../net/mix/index.ts'
 import type { WakuRelay } from '../../net/delivery/index.ts'
 
 export { parseNetworkConfig } from './config.ts'
+export { parseRelayConfig } from './relay-methods.ts'
 export type { NetworkConfig } from './config.ts'
 export { createNetworkNode } from './network-node.ts'
 export type { NetworkLibp2p, NetworkServices } from './network-node.ts'

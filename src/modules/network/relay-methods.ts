@@ -79,14 +79,14 @@ export function relayMethods (ctx: ModuleContext, relay: WakuRelay): { methods: 
     const onAbort = (): void => { done('ignore') }
     signal?.addEventListener('abort', onAbort, { once: true })
     pending.set(id, done)
-    ctx.emit('relay:message', { id, topic: m.topic, data: m.data, msgId: m.msgId, from: m.from })
+    ctx.emit('relay:message', { id, topic: m.topic, data: Uint8Array.from(m.data), msgId: m.msgId, from: m.from })
   })
 
   const onAccepted = (e: CustomEvent<{ topic: string, data: Uint8Array, msgId: string, from: string }>): void => {
     const m = e.detail
     // Validated topics were handed over already, with their id.
     if (validated.has(m.topic)) return
-    ctx.emit('relay:message', { topic: m.topic, data: m.data, msgId: m.msgId, from: m.from })
+    ctx.emit('relay:message', { topic: m.topic, data: Uint8Array.from(m.data), msgId: m.msgId, from: m.from })
   }
   relay.addEventListener('message', onAccepted)
 

@@ -75,7 +75,8 @@ export function requestMethods (ctx: ModuleContext, node: NetworkLibp2p): { meth
               const timer = setTimeout(() => { pending.delete(id); resolve(undefined) }, RESPOND_WINDOW_MS)
               pending.set(id, (d) => { clearTimeout(timer); pending.delete(id); resolve(d) })
             })
-            ctx.emit('protocol:request', { id, protocol, from: connection.remotePeer.toString(), data })
+            // A plain copy: the frame may be a view into a pooled Buffer, which must not travel to another module.
+            ctx.emit('protocol:request', { id, protocol, from: connection.remotePeer.toString(), data: Uint8Array.from(data) })
             return await answer
           }, { maxRequestBytes, timeoutMs: RESPOND_WINDOW_MS + 2_000 })
         })
@@ -111,7 +112,7 @@ export function requestMethods (ctx: ModuleContext, node: NetworkLibp2p): { meth
           timeoutMs: positive(p.timeoutMs, 'timeoutMs'),
           maxResponseBytes: positive(p.maxResponseBytes, 'maxResponseBytes')
         })
-        return { data }
+        return { data: Uint8Array.from(data) }
       }
     }
   }
