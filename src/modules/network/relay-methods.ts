@@ -125,10 +125,10 @@ export function relayMethods (ctx: ModuleContext, relay: WakuRelay): { methods: 
     },
     relayPublish: {
       description: 'Publishes { topic, data } on the Waku relay (a WakuMessage on shard topics); returns { recipients, peers }',
-      handler: async (p: { topic: string, data: Uint8Array }) => {
+      handler: async (p: { topic: string, data: Uint8Array }, call) => {
         const topic = text(p?.topic, 'topic')
         if (!(p.data instanceof Uint8Array)) throw new NetworkParamsError('"data" must be a Uint8Array')
-        const r = await relay.publish(topic, p.data)
+        const r = await relay.publish(topic, p.data, { signal: call.signal })
         return { recipients: r.recipients.length, peers: r.recipients }
       }
     },

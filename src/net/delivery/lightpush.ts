@@ -198,7 +198,7 @@ export class WakuLightpush implements Startable {
       const status = checked.code !== undefined ? lightpushStatusOf({ code: checked.code }) : checked.verdict === 'reject' ? LIGHTPUSH_STATUS.badRequest : LIGHTPUSH_STATUS.tooManyRequests
       throw new DeliveryLightpushError(`${checked.code ?? checked.verdict}: ${checked.reason ?? 'the message was not accepted'}`, { data: { status, code: checked.code } })
     }
-    const { recipients } = await relay.publish(topic, encoded)
+    const { recipients } = await relay.publish(topic, encoded, options)
     return { relayPeerCount: recipients.length }
   }
 

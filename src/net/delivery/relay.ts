@@ -5,7 +5,7 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import type { PeerScoreParams } from '@libp2p/gossipsub/score'
 import { TypedEventEmitter } from '@libp2p/interface'
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
-import { combineSignals, raceSignal } from '../../common/index.ts'
+import { combineSignals, raceSignal, throwIfAborted } from '../../common/index.ts'
 import type { AbortOptions } from '../../common/index.ts'
 import {
   INVALID_MESSAGE_DECAY, INVALID_MESSAGE_WEIGHT, IP_COLOCATION_THRESHOLD, IP_COLOCATION_WEIGHT, IP_COLOCATION_WHITELIST,
@@ -208,7 +208,8 @@ export class WakuRelay extends TypedEventEmitter<WakuRelayEvents> implements Sta
    * Publishes bytes on a topic (a WakuMessage on shard topics: checked first). Flood publish sends to every
    * subscribed peer above the publish threshold; the recipients are returned.
    */
-  async publish (topic: string, data: Uint8Array): Promise<{ recipients: string[] }> {
+  async publish (topic: string, data: Uint8Array, options: AbortOptions = {}): Promise<{ recipients: string[] }> {
+    throwIfAborted(options.signal)
     if (!this.running) throw new DeliveryNotStartedError('the relay is not started')
     if (isShardTopic(topic)) checkWakuMessage(decodeWakuMessage(data), data.length, this.maxBytes)
     try {
