@@ -124,8 +124,9 @@ describe('chat', () => {
       const msgs = await b.call<Msg[]>('chat', 'getMessages', { conversationId: direct })
       return msgs.some(m => m.text === 'sent while you were away')
     }, 30_000)
-    // Live again, in both conversations.
-    await until('B is back on the relay', async () => (await b.call<{ relayPeers: number }>('delivery', 'health')).relayPeers >= 2, 30_000)
+    // Live again, in both conversations, once A and C see B on the relay again.
+    const { pubsubTopic } = await a.call<{ pubsubTopic: string }>('delivery', 'pubsubTopicOf', { contentTopic: `/logos-chat/1/${direct}/proto` })
+    for (const n of [a, c]) await until(`${n.name} sees B on the relay`, async () => (await n.call<{ subscribers: string[] }>('network', 'relayPeers', { topic: pubsubTopic })).subscribers.includes(b.peerId), 30_000)
     await a.call('chat', 'sendMessage', { conversationId: direct, content: 'welcome back' })
     await b.waitFor('chat:message_received', p => p.content === 'welcome back', 30_000)
     await b.call('chat', 'sendMessage', { conversationId: group, content: 'B is back' })

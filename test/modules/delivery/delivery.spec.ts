@@ -51,19 +51,20 @@ describe('delivery between three nodes', () => {
     expect(roots[2]?.at(-1)).toBe(roots[0]?.at(-1))
   })
 
-  it('a message sent on A arrives on B and C, proven, propagated and confirmed by a store node', async () => {
+  it('a message sent on A arrives on B and C, proven, propagated and confirmed by a store node', { timeout: 150_000 }, async () => {
     const { requestId } = await a.call<{ requestId: string }>('delivery', 'send', { contentTopic: CONTENT, payload: enc('hello from A'), meta: Uint8Array.of(1, 2) })
-    const propagated = await a.waitFor('delivery:message_propagated', p => p.requestId === requestId)
+    // The first proof of a node waits for its prover's first precomputation: generous timeouts, the machine is shared.
+    const propagated = await a.waitFor('delivery:message_propagated', p => p.requestId === requestId, 90_000)
     expect(propagated.peers).toBe(2)
     const messageHash = propagated.messageHash
     expect(messageHash).toMatch(/^0x[0-9a-f]{64}$/)
     for (const n of [b, c]) {
-      const m = await n.waitFor('delivery:message_received', p => p.messageHash === messageHash)
+      const m = await n.waitFor('delivery:message_received', p => p.messageHash === messageHash, 30_000)
       expect(m).toMatchObject({ contentTopic: CONTENT, pubsubTopic: TOPIC, ephemeral: false, meta: Uint8Array.of(1, 2) })
       expect(dec(m.payload)).toBe('hello from A')
       expect(Math.abs((m.timestampMs as number) - Date.now())).toBeLessThan(20_000)
     }
-    const sent = await a.waitFor('delivery:message_sent', p => p.requestId === requestId)
+    const sent = await a.waitFor('delivery:message_sent', p => p.requestId === requestId, 30_000)
     expect([b.peerId, c.peerId]).toContain(sent.storePeer)
     expect(a.of('delivery:message_error')).toEqual([])
   })
@@ -108,7 +109,7 @@ describe('RLN relay validation across the nodes', () => {
     await a.waitFor('delivery:message_received', p => dec(p.payload) === 'the proven payload', 10_000)
     const before = decodeRateLimitProof(proof)
     expect(toZerokitProof(before, made.proof.subarray(160, 192))).toEqual(made.proof)
-  }, 60_000)
+  }, 150_000)
 })
 
 describe('store', () => {
@@ -143,10 +144,10 @@ describe('store', () => {
       await delay(250)
     }
     const { requestId } = await c.call<{ requestId: string }>('delivery', 'send', { contentTopic: CONTENT, payload: enc('pushed by C after its restart') })
-    const propagated = await c.waitFor('delivery:message_propagated', p => p.requestId === requestId, 30_000)
+    const propagated = await c.waitFor('delivery:message_propagated', p => p.requestId === requestId, 90_000)
     expect(propagated.peers).toBeGreaterThanOrEqual(1)
-    for (const n of [a, b]) await n.waitFor('delivery:message_received', p => dec(p.payload) === 'pushed by C after its restart', 20_000)
-  }, 120_000)
+    for (const n of [a, b]) await n.waitFor('delivery:message_received', p => dec(p.payload) === 'pushed by C after its restart', 30_000)
+  }, 180_000)
 })
 
 describe('rate limit', () => {
@@ -154,7 +155,7 @@ describe('rate limit', () => {
     // Both messages must fall in one epoch (600 s): start afresh if this one is about to end.
     if (msLeftInEpoch() < 40_000) await delay(msLeftInEpoch() + 500)
     const { requestId } = await b.call<{ requestId: string }>('delivery', 'send', { contentTopic: CONTENT, payload: enc('B, honestly') })
-    await b.waitFor('delivery:message_propagated', p => p.requestId === requestId, 30_000)
+    await b.waitFor('delivery:message_propagated', p => p.requestId === requestId, 90_000)
     // A second instance of B's RLN identity, with its own (empty) record of used message_ids: it proves
     // message_id 0 again, which B's node already used for the message above.
     const identity = await loadIdentity(join(b.dataDir, 'modules', 'rln', 'identity.json'))
@@ -190,6 +191,6 @@ describe('rate limit', () => {
     expect(err.code).toBe('ERR_DLV_NOT_A_MEMBER')
     // The others still can, against the new root.
     await a.call('delivery', 'send', { contentTopic: CONTENT, payload: enc('A after the slashing') })
-    await c.waitFor('delivery:message_received', p => dec(p.payload) === 'A after the slashing', 30_000)
-  }, 120_000)
+    await c.waitFor('delivery:message_received', p => dec(p.payload) === 'A after the slashing', 90_000)
+  }, 240_000)
 })
