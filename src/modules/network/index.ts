@@ -15,8 +15,12 @@ import type { Mixnet } from '../../net/mix/index.ts'
 import type { HiddenServices } from '../../net/mix-hidden/index.ts'
 import { STORAGE_EVENTS, storageMethods, storageServices } from './storage-methods.ts'
 import type { StorageService } from '../../net/storage/index.ts'
+import { RELAY_EVENTS, relayMethods, relayServices } from './relay-methods.ts'
+import { REQUEST_EVENTS, requestMethods } from './request-methods.ts'
+import type { WakuRelay } from '../../net/delivery/index.ts'
 
 export { parseNetworkConfig } from './config.ts'
+export { parseRelayConfig } from './relay-methods.ts'
 export type { NetworkConfig } from './config.ts'
 export { createNetworkNode } from './network-node.ts'
 export type { NetworkLibp2p, NetworkServices } from './network-node.ts'
@@ -70,19 +74,24 @@ export const network = defineModule({
     'pubsub:message': { description: '{ topic, data, from }' },
     ...MIX_EVENTS,
     ...HIDDEN_EVENTS,
-    ...STORAGE_EVENTS
+    ...STORAGE_EVENTS,
+    ...RELAY_EVENTS,
+    ...REQUEST_EVENTS
   },
   async start (ctx) {
     const config = parseNetworkConfig(ctx.config)
     const { key, created } = await loadOrCreatePeerKey(ctx.dataDir)
     const mixed = mixServices(config)
-    const node = await createNetworkNode(key, config, { ...mixed, ...hiddenServices('mix' in mixed), ...storageServices(config) })
+    const node = await createNetworkNode(key, config, { ...mixed, ...hiddenServices('mix' in mixed), ...storageServices(config), ...relayServices(ctx.config.relay) })
     const mix = node.services.mix as Mixnet | undefined
     const mixApi = mix === undefined ? undefined : mixMethods(ctx, mix)
     const hidden = node.services.hidden as HiddenServices | undefined
     const hiddenApi = hidden === undefined ? undefined : hiddenMethods(ctx, hidden)
     const storage = node.services.storage as StorageService | undefined
     const storageApi = storage === undefined ? undefined : storageMethods(ctx, storage)
+    const relay = node.services.relay as WakuRelay | undefined
+    const relayApi = relay === undefined ? undefined : relayMethods(ctx, relay)
+    const requestApi = requestMethods(ctx, node)
     const { discovery, pubsub } = node.services
     ctx.log.info(created ? 'new peer identity' : 'peer identity loaded', { peerId: node.peerId.toString(), multiaddrs: node.getMultiaddrs().map(String) })
 
@@ -221,13 +230,17 @@ export const network = defineModule({
         },
         ...mixApi?.methods,
         ...hiddenApi?.methods,
-        ...storageApi?.methods
+        ...storageApi?.methods,
+        ...relayApi?.methods,
+        ...requestApi.methods
       },
       stop: async () => {
         stopping.abort()
         mixApi?.stop()
         hiddenApi?.stop()
         storageApi?.stop()
+        relayApi?.stop()
+        await requestApi.stop()
         node.removeEventListener('peer:connect', onConnect)
         node.removeEventListener('peer:disconnect', onDisconnect)
         discovery.removeEventListener('provider', onProvider)

@@ -3,10 +3,10 @@ import {
 } from '../../sdk/index.ts'
 import type { ModuleContext } from '../../sdk/index.ts'
 import {
-  PROVER_KINDS, RESOURCES_ENV, Rln, VERIFIER_KINDS, createIdentity, evidenceToJson, fieldFromHex, fieldToHex, parseProof,
-  resolveResources, serializeProof
+  DEFAULT_USER_MESSAGE_LIMIT, PROVER_KINDS, RESOURCES_ENV, Rln, VERIFIER_KINDS, createIdentity, evidenceFromJson,
+  evidenceToJson, fieldFromHex, fieldToHex, parseProof, resolveResources, serializeProof, verifyEvidence
 } from '../../crypto/rln/index.ts'
-import type { Member, MemberChange, ProverKind, SlashedEvent, VerifierKind } from '../../crypto/rln/index.ts'
+import type { Member, MemberChange, ProverKind, SlashedEvent, SlashingEvidenceJson, VerifierKind } from '../../crypto/rln/index.ts'
 
 /**
  * The `rln` module: this node's RLN identity and membership, proofs and checks in worker threads, and slashing.
@@ -126,6 +126,42 @@ export const rln = defineModule({
         register: {
           description: 'Adds another member by its commitment (membership learned elsewhere)',
           handler: (p: RegisterParams) => memberJson(instance.group.register(fieldFromHex(p.commitment, 'commitment'), p.userMessageLimit ?? defaultLimit))
+        },
+        remove: {
+          description: 'Removes the member { commitment, reason? } (membership learned elsewhere); the member, or null when unknown',
+          handler: (p: { commitment: string, reason?: string }) => {
+            const m = instance.group.memberByCommitment(fieldFromHex(p?.commitment, 'commitment'))
+            if (m === undefined) return null
+            if (!m.removed) instance.group.remove(m.index, typeof p.reason === 'string' ? p.reason : 'removed')
+            return memberJson(instance.group.memberByIndex(m.index) ?? m)
+          }
+        },
+        slash: {
+          description: 'Applies slashing evidence { evidence } learned from a peer: checks it (no zkSNARK needed), removes the member, emits slashed; { slashed, index? }',
+          handler: (p: { evidence: SlashingEvidenceJson }) => {
+            let limit = defaultLimit ?? DEFAULT_USER_MESSAGE_LIMIT
+            for (const m of instance.group.members()) limit = Math.max(limit, m.userMessageLimit)
+            let evidence
+            try {
+              evidence = evidenceFromJson(p?.evidence)
+            } catch (err) {
+              throw new InvalidArgumentError('"evidence" is not slashing evidence', { cause: err })
+            }
+            verifyEvidence(evidence, evidence.commitment, limit)
+            const before = instance.group.memberByCommitment(evidence.commitment)
+            const member = instance.slash(evidence)
+            return { slashed: before !== undefined && !before.removed, index: member?.index }
+          }
+        },
+        params: {
+          description: 'What peers must share to check each other\'s proofs: { rlnIdentifier (hex field), epochPeriodSeconds, maxEpochGap, rootWindow, userMessageLimit }',
+          handler: () => ({
+            rlnIdentifier: fieldToHex(instance.rlnIdentifier),
+            epochPeriodSeconds: instance.clock.periodSeconds,
+            maxEpochGap: instance.clock.maxGap,
+            rootWindow: instance.group.rootWindow,
+            userMessageLimit: defaultLimit ?? DEFAULT_USER_MESSAGE_LIMIT
+          })
         },
         members: { description: 'Every member, removed ones included', handler: () => instance.group.members().map(memberJson) },
         roots: { description: 'The roots a proof may use, the current one last', handler: () => instance.group.roots.map(fieldToHex) },
