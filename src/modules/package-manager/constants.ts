@@ -102,8 +102,14 @@ export const PACKAGES_DIR = 'packages'
 /** The one file that says which version of each package is current; replaced by a single rename. */
 export const CURRENT_FILE = 'current.json'
 
-/** Lock file held by the process that changes the installation. */
-export const LOCK_FILE = 'lock'
+/** Folder of the installation lock's generations; the newest names the process changing the installation. */
+export const LOCK_DIR = 'locks'
+
+/**
+ * Times one acquisition looks again after losing a race for the lock's next generation: each loss means another
+ * process took the lock (and then holds it or let go), so a few suffice; past them the lock is reported as held.
+ */
+export const LOCK_ATTEMPTS = 8
 
 /** Git: how long a clone or fetch may take. */
 export const GIT_TIMEOUT_MS = 120_000

@@ -43,7 +43,7 @@ export { RepositoryClient, classifyTufError } from './repository-client.ts'
 export { solve, assertAcyclic } from './solver.ts'
 export type { SolverProblem, Solution } from './solver.ts'
 export {
-  installedModules, readState, recover, verifyBuild, packagesDir, acquireLock, lockHolder, INSTALLED_FORMAT
+  installedModules, readState, recover, verifyBuild, packagesDir, acquireLock, lockHolder, readLock, INSTALLED_FORMAT
 } from './installation.ts'
 export type { InstalledPackage, InstalledBuild, InstalledState, VerifyReport, RecoveryReport, InstalledModules } from './installation.ts'
 export { PackageManager, parseSpec } from './package-manager.ts'
