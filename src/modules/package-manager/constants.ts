@@ -113,3 +113,16 @@ export const LOCK_ATTEMPTS = 8
 
 /** Git: how long a clone or fetch may take. */
 export const GIT_TIMEOUT_MS = 120_000
+
+/**
+ * Git: the most one fetch may add to the cache clone (endless data). A git source fetches the whole tree of one commit
+ * (every published version's chunks, as git compresses them), so this bounds the repository, not one package: twice
+ * the largest package. A larger repository is better served over HTTP, which fetches only what an install needs.
+ */
+export const GIT_MAX_FETCH_BYTES = 2 * MAX_PACKAGE_BYTES
+
+/** Git: how often a running fetch's growth is checked against its bound (a fetch is killed within about this). */
+export const GIT_WATCH_INTERVAL_MS = 100
+
+/** Git: the most output read from a git command that prints a line or two, or from an object header. */
+export const GIT_MAX_OUTPUT_BYTES = 64 * 1024
