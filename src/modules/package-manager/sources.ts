@@ -258,9 +258,10 @@ export class GitSource implements PackageSource {
     if (!exists) {
       try {
         await rename(target, this.dir)
-      } catch {
-        // Another process put its clone there first: use that one (the fetch below brings it to the same commit).
+      } catch (err) {
         await rm(target, { recursive: true, force: true })
+        // Another process put its clone there first: use that one (fetching into it brings it to the commit).
+        if (!await stat(join(this.dir, 'HEAD')).then(() => true, () => false)) throw err
         return await this.sync(signal)
       }
     }
