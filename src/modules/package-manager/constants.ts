@@ -14,7 +14,9 @@ export const CHUNKER_ALGORITHM = 'fastcdc-gear32-nc2'
  * manifest (one ~75-byte line per chunk) grows more than the chunk shrinks. Manifests travel as content-defined chunks
  * too, which moves that point down. On the pkg-update benchmark (a 619 KiB module, one-place edits; BENCHMARKS.md)
  * the mean update costs, of a full download: 1.80% at avg 1 KiB, 1.54% at 2 KiB, 1.87% at 4 KiB, 1.91% at 8 KiB,
- * 2.69% at 16 KiB, and 3.70% with casync's 16/64/256 KiB. min = avg / 2 keeps chunks of at least 1 KiB.
+ * 2.69% at 16 KiB, and 3.70% with casync's 16/64/256 KiB. min = avg / 2 keeps chunks of at least 1 KiB. Those edits
+ * chose the size; on a held-out module and edits 2 KiB costs 1.90% and 1 KiB 1.82% (within the noise of 8 edits),
+ * 4 KiB and up more, so the choice holds up to that margin.
  */
 export const CHUNK_MIN_BYTES = 1024
 export const CHUNK_AVG_BYTES = 2 * 1024
@@ -102,8 +104,27 @@ export const PACKAGES_DIR = 'packages'
 /** The one file that says which version of each package is current; replaced by a single rename. */
 export const CURRENT_FILE = 'current.json'
 
-/** Lock file held by the process that changes the installation. */
-export const LOCK_FILE = 'lock'
+/** Folder of the installation lock's generations; the newest names the process changing the installation. */
+export const LOCK_DIR = 'locks'
+
+/**
+ * Times one acquisition looks again after losing a race for the lock's next generation: each loss means another
+ * process took the lock (and then holds it or let go), so a few suffice; past them the lock is reported as held.
+ */
+export const LOCK_ATTEMPTS = 8
 
 /** Git: how long a clone or fetch may take. */
 export const GIT_TIMEOUT_MS = 120_000
+
+/**
+ * Git: the most one fetch may add to the cache clone (endless data). A git source fetches the whole tree of one commit
+ * (every published version's chunks, as git compresses them), so this bounds the repository, not one package: twice
+ * the largest package. A larger repository is better served over HTTP, which fetches only what an install needs.
+ */
+export const GIT_MAX_FETCH_BYTES = 2 * MAX_PACKAGE_BYTES
+
+/** Git: how often a running fetch's growth is checked against its bound (a fetch is killed within about this). */
+export const GIT_WATCH_INTERVAL_MS = 100
+
+/** Git: the most output read from a git command that prints a line or two, or from an object header. */
+export const GIT_MAX_OUTPUT_BYTES = 64 * 1024

@@ -121,6 +121,11 @@ export async function downloadChunk (source: PackageSource, store: ChunkStore, h
         await rm(partial, { force: true })
         throw err
       }
+      if (err instanceof EndlessDataError) {
+        // A source that knows the size up front (git) refuses before sending: the same refusal as bytes past the end.
+        await rm(partial, { force: true })
+        throw new SizeMismatchError(`chunk ${hash} from ${source.url} is longer than the ${length} bytes its manifest declares`, { cause: err, data: { hash, length } })
+      }
       const short = err instanceof FetchFailedError && err.data.short === true
       if (!isRetryableRead(err) || attempt >= MAX_FETCH_ATTEMPTS) {
         if (short) throw new SizeMismatchError(`chunk ${hash}: ${source.url} has fewer bytes than the ${length} its manifest declares`, { cause: err })

@@ -39,11 +39,13 @@ export {
   metadataBytes, INDEX_TARGET, INDEX_FORMAT
 } from './repository.ts'
 export type { RepositoryIndex, IndexEntry, RepositoryInit, SignOptions, PublishResult, RotateOptions } from './repository.ts'
-export { RepositoryClient, classifyTufError } from './repository-client.ts'
+export { RepositoryClient } from './repository-client.ts'
+export { classifyTufError, tufErrorClasses } from './tuf-errors.ts'
+export type { TufErrorClasses } from './tuf-errors.ts'
 export { solve, assertAcyclic } from './solver.ts'
 export type { SolverProblem, Solution } from './solver.ts'
 export {
-  installedModules, readState, recover, verifyBuild, packagesDir, acquireLock, lockHolder, INSTALLED_FORMAT
+  installedModules, readState, recover, verifyBuild, packagesDir, acquireLock, lockHolder, readLock, INSTALLED_FORMAT
 } from './installation.ts'
 export type { InstalledPackage, InstalledBuild, InstalledState, VerifyReport, RecoveryReport, InstalledModules } from './installation.ts'
 export { PackageManager, parseSpec } from './package-manager.ts'

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
+import { link, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fsyncDir, writeFileAtomic } from '../../common/index.ts'
 import { ChunkStore } from './chunk-store.ts'
 import { mapLimit } from './concurrency.ts'
-import { CURRENT_FILE, FILE_CONCURRENCY, INSTALLED_MANIFEST_FILE, LOCK_FILE, PACKAGES_DIR } from './constants.ts'
+import { CURRENT_FILE, FILE_CONCURRENCY, INSTALLED_MANIFEST_FILE, LOCK_ATTEMPTS, LOCK_DIR, PACKAGES_DIR } from './constants.ts'
 import { BadPackageError, FileHashMismatchError, InstallLockedError, SizeMismatchError, UnsafePathError } from './errors.ts'
 import { sha256Hex } from './hash.ts'
 import { checkModuleJson, manifestChunks, parseManifest } from './package-format.ts'
@@ -17,7 +17,7 @@ import type { PackageManifest } from './package-format.ts'
  *   store/<name>/<version>-<hash>/ installed builds, immutable once renamed here, with .logos-package.json
  *   staging/<tx>/<name>/           builds being assembled; never loaded; removed by the next run after a crash
  *   chunks/<ab>/<sha256>           the chunk store shared by every version (chunks/partial/: resumable downloads)
- *   lock                           pid of the process changing the installation
+ *   locks/<generation>             the installation lock: who changes the installation (see acquireLock)
  *
  * An install assembles and verifies each build in staging, fsyncs it, renames it into store/, and then replaces
  * current.json by one rename. Until that rename the previous current.json names the previous builds, which are
@@ -88,6 +88,33 @@ export function buildDir (name: string, version: string, manifestSha256: string)
 
 // ---- lock ------------------------------------------------------------------------------------------------------------
 
+/**
+ * The installation lock is a folder of generations, `locks/<generation>` (zero-padded decimal), each file the record
+ * of one acquisition: `{ pid, at, nonce }`, or with `released: true` once its holder let go. The highest generation
+ * says who holds the lock. A record is written in full to a temporary file and then hard-linked into place, so a
+ * reader never sees a half-written one.
+ *
+ * Acquiring reads the highest generation g: a live, unreleased holder is an InstallLockedError; otherwise (released,
+ * or its process is dead: a kill -9) the caller creates generation g + 1 with link(), which fails when it exists. So
+ * when several processes find the same stale lock, exactly one creates g + 1 and the others see it and stop; a stale
+ * lock is never removed, only superseded, so no process can delete a lock another has just taken. The highest
+ * generation is never deleted (older ones are, by the holder of a newer one), hence generations only grow; a process
+ * that created g + 1 on a stale view (after g + 1 had been superseded and cleaned) sees a higher generation when it
+ * looks again, deletes its own and starts over.
+ */
+
+interface LockRecord {
+  pid: number
+  at: number
+  nonce?: string
+  released?: boolean
+}
+
+const GENERATION_DIGITS = 16
+
+/** The nonces of the locks this process holds: the same pid in a record can be an earlier process's (pid reuse). */
+const heldNonces = new Set<string>()
+
 function alive (pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
   try {
@@ -98,42 +125,115 @@ function alive (pid: number): boolean {
   }
 }
 
-/** The pid holding the lock, when a live process holds it. */
-export async function lockHolder (pkgDir: string): Promise<number | undefined> {
+function generationName (generation: number): string {
+  return String(generation).padStart(GENERATION_DIGITS, '0')
+}
+
+async function generations (lockDir: string): Promise<number[]> {
+  let names: string[]
   try {
-    const { pid } = JSON.parse(await readFile(join(pkgDir, LOCK_FILE), 'utf8')) as { pid: number }
-    return alive(pid) && pid !== process.pid ? pid : undefined
+    names = await readdir(lockDir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+  return names.filter(n => n.length === GENERATION_DIGITS && /^\d+$/.test(n)).map(Number).sort((a, b) => a - b)
+}
+
+async function readRecord (file: string): Promise<LockRecord | undefined> {
+  try {
+    const record = JSON.parse(await readFile(file, 'utf8')) as LockRecord
+    return typeof record === 'object' && record !== null && typeof record.pid === 'number' ? record : undefined
   } catch {
+    // gone, or unreadable (a disk that lost it in a power cut): either way it holds nothing
     return undefined
   }
 }
 
+/** Whether a record still holds the lock: not released, and its process alive (and not an earlier one of our pid). */
+function holds (record: LockRecord | undefined): record is LockRecord {
+  if (record === undefined || record.released === true || !alive(record.pid)) return false
+  if (record.pid === process.pid) return record.nonce !== undefined && heldNonces.has(record.nonce)
+  return true
+}
+
+/** The record of the lock's current generation (held or not), or undefined when it was never taken. */
+export async function readLock (pkgDir: string): Promise<LockRecord | undefined> {
+  const lockDir = join(pkgDir, LOCK_DIR)
+  const top = (await generations(lockDir)).at(-1)
+  return top === undefined ? undefined : await readRecord(join(lockDir, generationName(top)))
+}
+
+/** The pid holding the lock, when another live process holds it. */
+export async function lockHolder (pkgDir: string): Promise<number | undefined> {
+  const record = await readLock(pkgDir)
+  return holds(record) && record.pid !== process.pid ? record.pid : undefined
+}
+
+/** Writes a lock record to a temporary file in the lock folder, in full, for linking or renaming into place. */
+async function writeRecordFile (lockDir: string, record: LockRecord): Promise<string> {
+  const tmp = join(lockDir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
+  await writeFile(tmp, JSON.stringify(record), { mode: 0o644 })
+  return tmp
+}
+
+/** Deletes generations below `mine` and temporary files of dead processes (called by the holder of `mine`). */
+async function cleanLockDir (lockDir: string, mine: number): Promise<void> {
+  for (const g of await generations(lockDir)) {
+    if (g < mine) await rm(join(lockDir, generationName(g)), { force: true })
+  }
+  for (const name of await readdir(lockDir)) {
+    const m = /^\.tmp-(\d+)-/.exec(name)
+    if (m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]))) await rm(join(lockDir, name), { force: true })
+  }
+}
+
 /**
- * Takes the installation lock (O_EXCL create). A lock left by a dead process (kill -9) is taken over; one held by a
- * live process is an InstallLockedError.
+ * Takes the installation lock. A lock left by a dead process (kill -9) is taken over, by exactly one of the processes
+ * that find it; one held by a live process is an InstallLockedError.
  */
 export async function acquireLock (pkgDir: string): Promise<() => Promise<void>> {
-  await mkdir(pkgDir, { recursive: true })
-  const path = join(pkgDir, LOCK_FILE)
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const file = await open(path, 'wx', 0o644)
-      await file.writeFile(JSON.stringify({ pid: process.pid, at: Date.now() }))
-      await file.close()
-      return async () => { await rm(path, { force: true }) }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      let pid = 0
-      try {
-        pid = (JSON.parse(await readFile(path, 'utf8')) as { pid: number }).pid
-      } catch {
-        // torn or empty lock file: its writer died before finishing it
+  const lockDir = join(pkgDir, LOCK_DIR)
+  await mkdir(lockDir, { recursive: true })
+  const nonce = randomBytes(8).toString('hex')
+  const tmp = await writeRecordFile(lockDir, { pid: process.pid, at: Date.now(), nonce })
+  try {
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+      const top = (await generations(lockDir)).at(-1) ?? 0
+      if (top > 0) {
+        const record = await readRecord(join(lockDir, generationName(top)))
+        if (holds(record)) throw new InstallLockedError(record.pid)
       }
-      if (alive(pid)) throw new InstallLockedError(pid)
-      await rm(path, { force: true })
+      const mine = top + 1
+      const file = join(lockDir, generationName(mine))
+      try {
+        await link(tmp, file)
+      } catch (err) {
+        // Another process took generation `mine` first: look again (it holds the lock now, or already let go).
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue
+        throw err
+      }
+      if ((await generations(lockDir)).some(g => g > mine)) {
+        // We looked at a superseded generation: ours is not the newest, so it holds nothing. Withdraw it.
+        await rm(file, { force: true })
+        continue
+      }
+      heldNonces.add(nonce)
+      await cleanLockDir(lockDir, mine)
+      return async () => {
+        heldNonces.delete(nonce)
+        const record = await readRecord(file)
+        if (record?.nonce !== nonce) return
+        // Released in one rename: readers see the holder's record or the released one, never a missing generation.
+        const released = await writeRecordFile(lockDir, { ...record, released: true, at: Date.now() })
+        await rename(released, file)
+      }
     }
+    const record = await readLock(pkgDir)
+    throw new InstallLockedError(record?.pid ?? 0)
+  } finally {
+    await rm(tmp, { force: true })
   }
-  throw new InstallLockedError(0)
 }
 
 // ---- staging and verification -----------------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { Updater } from 'tuf-js'
 import type { Fetcher } from 'tuf-js'
-import { DownloadHTTPError } from 'tuf-js/dist/error.js'
-import { LogosError, throwIfAborted } from '../../common/index.ts'
+import { throwIfAborted } from '../../common/index.ts'
 import {
   DOWNLOAD_CONCURRENCY, MAX_DESCRIPTOR_BYTES, MAX_INDEX_BYTES, TUF_MAX_ROOT_ROTATIONS, TUF_ROOT_MAX_BYTES, TUF_SNAPSHOT_MAX_BYTES,
   TUF_TARGETS_MAX_BYTES, TUF_TIMESTAMP_MAX_BYTES
@@ -18,8 +17,7 @@ import { mapLimit } from './concurrency.ts'
 import { downloadChunk, fetchBytes } from './download.ts'
 import type { TransferMeter } from './download.ts'
 import {
-  BadSignatureError, EndlessDataError, MetadataExpiredError, MixAndMatchError, PackageNotFoundError, RepositoryConfigError,
-  RepositoryError, RollbackAttackError, SourceNotFoundError, TargetMismatchError
+  EndlessDataError, PackageNotFoundError, RepositoryConfigError, RepositoryError, SourceNotFoundError, TargetMismatchError
 } from './errors.ts'
 import { sha256Hex } from './hash.ts'
 import { parseDescriptor, parseManifest } from './package-format.ts'
@@ -27,6 +25,7 @@ import type { PackageManifest } from './package-format.ts'
 import { INDEX_FORMAT, INDEX_TARGET, manifestTarget, targetFilePath } from './repository.ts'
 import type { IndexEntry, RepositoryIndex } from './repository.ts'
 import type { PackageSource } from './source.ts'
+import { classifyTufError, tufNotFound } from './tuf-errors.ts'
 
 /** tuf-js speaks in URLs; ours all start here and map to source paths. */
 const BASE = 'logos-source://repository/'
@@ -53,7 +52,7 @@ class SourceFetcher implements Fetcher {
     } catch (err) {
       this.lastError = err as Error
       // tuf-js ends its walk through root versions at the first 404 (TUF 5.3.3).
-      if (err instanceof SourceNotFoundError) throw new DownloadHTTPError(err.message, 404)
+      if (err instanceof SourceNotFoundError) throw tufNotFound(err.message)
       throw err
     }
   }
@@ -70,26 +69,6 @@ class SourceFetcher implements Fetcher {
       await rm(dir, { recursive: true, force: true })
     }
   }
-}
-
-/**
- * Turns a tuf-js failure into our typed error. tuf-js (5.x) throws untyped classes and, for snapshot and targets,
- * folds the cause into a RuntimeError's message, so the message is what is left to read; the phrases matched here
- * are tuf-js's own (store.ts and @tufjs/models).
- */
-export function classifyTufError (err: unknown, lastFetchError?: Error): LogosError {
-  if (err instanceof LogosError) return err
-  const message = err instanceof Error ? err.message : String(err)
-  if (lastFetchError instanceof LogosError && message.includes(lastFetchError.message)) return lastFetchError
-  const options = { cause: err }
-  if (/Max length reached/i.test(message)) return new EndlessDataError('repository metadata', 0, options)
-  if (/expired/i.test(message)) return new MetadataExpiredError(`repository metadata has expired (freeze attack or stale repository): ${message}`, options)
-  if (/less than current version|Expected version \d+, got/i.test(message)) return new RollbackAttackError(`repository offered older metadata than already trusted (rollback attack): ${message}`, options)
-  if (/does not match snapshot version|doesn't match timestamp|Expected hash|Expected length|Missing file .* in new snapshot/i.test(message)) {
-    return new MixAndMatchError(`repository metadata files do not belong together (mix-and-match attack): ${message}`, options)
-  }
-  if (/signed by|signature|no public key/i.test(message)) return new BadSignatureError(`repository metadata is not signed by the trusted keys: ${message}`, options)
-  return new RepositoryError(`repository metadata refused: ${message}`, options)
 }
 
 export interface RepositoryClientInit {

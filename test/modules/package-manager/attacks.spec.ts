@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   PackageManager, chunkPath, encodeManifest, initRepository, installedModuleDirs, loadKeys, manifestTarget, metadataBytes,
-  packModule, publishUnchecked, sha256Hex, signer, targetFilePath
+  packModule, publishUnchecked, refreshTimestamp, rotateKeys, sha256Hex, signer, targetFilePath
 } from '../../../src/modules/package-manager/index.ts'
 import type { PackageManifest, PackedModule } from '../../../src/modules/package-manager/index.ts'
 import { makeRepository, pseudoText, removeDir, serveFolder, tempDir, writeModule } from './helpers.ts'
@@ -37,31 +37,99 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
     await removeDir(base)
   })
 
+  const pkgDir = (): string => join(dataDir, 'packages')
+
+  /** The version of each role's metadata the client trusts (persisted by tuf-js between runs). */
+  async function trustedVersions (): Promise<Record<string, number>> {
+    const dir = join(pkgDir(), 'repositories', 'main', 'metadata')
+    const out: Record<string, number> = {}
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith('.json')) continue
+      out[name] = (JSON.parse(await readFile(join(dir, name), 'utf8')) as { signed: { version: number } }).signed.version
+    }
+    return out
+  }
+
+  /** Every file of the chunk store: name -> whether its bytes hash to its name (partial/ downloads excepted). */
+  async function chunkFiles (): Promise<Record<string, boolean>> {
+    const out: Record<string, boolean> = {}
+    const dir = join(pkgDir(), 'chunks')
+    for (const prefix of await readdir(dir).catch(() => [] as string[])) {
+      if (prefix === 'partial') continue
+      for (const name of await readdir(join(dir, prefix))) out[name] = sha256Hex(await readFile(join(dir, prefix, name))) === name
+    }
+    return out
+  }
+
   /** What a refused operation must leave: the same state, no staging, no extra builds, everything verifying. */
   async function snapshotInstallation (): Promise<unknown> {
-    const pkgDir = join(dataDir, 'packages')
     const store: string[] = []
-    for (const name of await readdir(join(pkgDir, 'store'))) {
-      for (const b of await readdir(join(pkgDir, 'store', name))) store.push(`${name}/${b}`)
+    for (const name of await readdir(join(pkgDir(), 'store'))) {
+      for (const b of await readdir(join(pkgDir(), 'store', name))) store.push(`${name}/${b}`)
     }
     let staging: string[] = []
     try {
-      staging = await readdir(join(pkgDir, 'staging'))
+      staging = await readdir(join(pkgDir(), 'staging'))
     } catch {
       // never created
     }
-    return { list: await pm.list(), store: store.sort(), staging, verify: await pm.verify(), dirs: await installedModuleDirs(dataDir) }
+    return {
+      current: await readFile(join(pkgDir(), 'current.json'), 'utf8'),
+      list: await pm.list(),
+      store: store.sort(),
+      staging,
+      verify: await pm.verify(),
+      dirs: await installedModuleDirs(dataDir)
+    }
   }
 
-  async function expectRefused (operation: () => Promise<unknown>, code: string): Promise<Error> {
+  /**
+   * Runs an operation that must be refused with `code`, and checks it left everything as it was: current.json, the
+   * installed builds, no staging, every build verifying, nothing new loadable; no trusted metadata older than before
+   * (a rollback never lands); no chunk in the store that does not hash to its name. With `fetchesNothing` (attacks
+   * caught in the TUF metadata, before any package is looked at) the chunk store must not have changed at all;
+   * otherwise chunks that verified may have been kept for a later attempt.
+   */
+  async function expectRefused (operation: () => Promise<unknown>, code: string, options: { fetchesNothing?: boolean } = {}): Promise<Error> {
     const before = await snapshotInstallation()
+    const versionsBefore = await trustedVersions()
+    const chunksBefore = await chunkFiles()
     const err = await operation().then(() => undefined, (e: unknown) => e as Error & { code?: string })
     expect(err, `expected ${code}`).toBeDefined()
     expect((err as { code?: string }).code, (err as Error).message).toBe(code)
     expect(await snapshotInstallation()).toEqual(before)
-    expect((await pm.list()).map(p => `${p.name}@${p.version}`)).toEqual(['app@1.0.0'])
+    const versionsAfter = await trustedVersions()
+    for (const [file, version] of Object.entries(versionsBefore)) expect(versionsAfter[file], file).toBeGreaterThanOrEqual(version)
+    const chunksAfter = await chunkFiles()
+    expect(Object.entries(chunksAfter).filter(([, ok]) => !ok)).toEqual([])
+    if (options.fetchesNothing === true) expect(chunksAfter).toEqual(chunksBefore)
     return err as Error
   }
+
+  /** The repository's current timestamp, snapshot and targets as served. */
+  async function served (): Promise<{ ts: Metadata<Timestamp>, snap: Metadata<Snapshot>, snapBytes: Buffer, targetsVersion: number, targetsBytes: Buffer }> {
+    const ts = Metadata.fromJSON(MetadataKind.Timestamp, JSON.parse(await readFile(join(repo.dir, 'metadata', 'timestamp.json'), 'utf8')))
+    const snapBytes = await readFile(join(repo.dir, 'metadata', `${ts.signed.snapshotMeta.version}.snapshot.json`))
+    const snap = Metadata.fromJSON(MetadataKind.Snapshot, JSON.parse(snapBytes.toString()))
+    const targetsVersion = snap.signed.meta['targets.json']?.version as number
+    const targetsBytes = await readFile(join(repo.dir, 'metadata', `${targetsVersion}.targets.json`))
+    return { ts, snap, snapBytes, targetsVersion, targetsBytes }
+  }
+
+  const metaFile = (version: number, bytes: Uint8Array): MetaFile => new MetaFile({ version, length: bytes.length, hashes: { sha256: sha256Hex(bytes) } })
+
+  /** Answers the given paths with the given bytes (what an attacker in the middle, or on the server, does). */
+  function serve (files: Record<string, Uint8Array>): void {
+    server.intercept = async (_req, res, path) => {
+      const body = files[path]
+      if (body === undefined) return false
+      res.writeHead(200).end(body)
+      return true
+    }
+  }
+
+  /** A moment well in the past: metadata signed to expire then was signed long ago (no race with the clock). */
+  const longAgo = (): Date => new Date(Date.now() - 3600_000)
 
   async function publishNext (): Promise<void> {
     await repo.publish(await writeModule(join(base, 'src'), 'app', '1.0.1', { extraFiles: { 'lib/big.js': pseudoText(40_000, 7) + 'changed' } }))
@@ -111,34 +179,86 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
     const old = await readFile(join(repo.dir, 'metadata', 'timestamp.json'))
     await publishNext()
     await pm.update()
-    server.intercept = async (_req, res, path) => {
-      if (path !== 'metadata/timestamp.json') return false
-      res.writeHead(200).end(old)
-      return true
-    }
-    const before = (await pm.list())[0]
-    const err = await pm.update().then(() => undefined, (e: unknown) => e as { code?: string })
-    expect(err?.code).toBe('ERR_PKG_ROLLBACK_ATTACK')
-    expect((await pm.list())[0]).toEqual(before)
+    serve({ 'metadata/timestamp.json': old })
+    await expectRefused(async () => await pm.update(), 'ERR_PKG_ROLLBACK_ATTACK', { fetchesNothing: true })
   })
 
-  it('freeze: a timestamp replayed after it expired is refused', async () => {
-    // The repository signs a timestamp valid for a few more seconds; the client trusts it...
-    const { refreshTimestamp } = await import('../../../src/modules/package-manager/index.ts')
-    const expires = Date.now() + 3000
-    await refreshTimestamp(repo.dir, repo.keys, { expires: { timestamp: new Date(expires) } })
-    await pm.search()
-    const frozen = await readFile(join(repo.dir, 'metadata', 'timestamp.json'))
-    // ...then an attacker keeps serving it, hiding the newer ones, after it expired.
+  it('rollback: a newer timestamp naming an older snapshot than the one trusted is refused (timestamp key stolen)', async () => {
+    const old = await served()
     await publishNext()
-    server.intercept = async (_req, res, path) => {
-      if (path !== 'metadata/timestamp.json') return false
-      res.writeHead(200).end(frozen)
-      return true
-    }
-    // TUF expiry has one-second resolution: wait until the second after it has passed.
-    await new Promise(resolve => setTimeout(resolve, Math.max(0, expires + 1100 - Date.now())))
-    await expectRefused(async () => await pm.update(), 'ERR_PKG_METADATA_EXPIRED')
+    await pm.update()
+    const now = await served()
+    // The thief of the online timestamp key signs a fresh timestamp that points back at the old snapshot.
+    const forged = new Metadata(new Timestamp({
+      version: now.ts.signed.version + 1, specVersion: now.ts.signed.specVersion, expires: now.ts.signed.expires,
+      snapshotMeta: metaFile(old.snap.signed.version, old.snapBytes)
+    }))
+    forged.sign(signer((await loadKeys(repo.keys)).find(k => k.role === 'timestamp') as never))
+    serve({ 'metadata/timestamp.json': metadataBytes(forged) })
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_ROLLBACK_ATTACK', { fetchesNothing: true })
+    expect(err.message).toMatch(/snapshot/)
+  })
+
+  it('rollback: a newer snapshot naming older targets than the ones trusted is refused (online keys stolen)', async () => {
+    const old = await served()
+    await publishNext()
+    await pm.update()
+    const now = await served()
+    const keys = await loadKeys(repo.keys)
+    // With the snapshot and timestamp keys, an attacker serves a fresh snapshot that brings the old targets back.
+    const snap = new Metadata(new Snapshot({
+      version: now.snap.signed.version + 1, specVersion: now.snap.signed.specVersion, expires: now.snap.signed.expires,
+      meta: { 'targets.json': metaFile(old.targetsVersion, old.targetsBytes) }
+    }))
+    snap.sign(signer(keys.find(k => k.role === 'snapshot') as never))
+    const snapBytes = metadataBytes(snap)
+    const ts = new Metadata(new Timestamp({
+      version: now.ts.signed.version + 1, specVersion: now.ts.signed.specVersion, expires: now.ts.signed.expires,
+      snapshotMeta: metaFile(snap.signed.version, snapBytes)
+    }))
+    ts.sign(signer(keys.find(k => k.role === 'timestamp') as never))
+    serve({ 'metadata/timestamp.json': metadataBytes(ts), [`metadata/${snap.signed.version}.snapshot.json`]: snapBytes })
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_ROLLBACK_ATTACK', { fetchesNothing: true })
+    expect(err.message).toMatch(/targets/)
+  })
+
+  it('rollback: an older root served as the next root version is refused', async () => {
+    // The repository rotates its timestamp key (root version 2), and the client follows.
+    await rotateKeys(repo.dir, repo.keys, 'timestamp')
+    await publishNext()
+    await pm.update()
+    expect((await trustedVersions())['root.json']).toBe(2)
+    // Root 1 still carries valid signatures of the (unchanged) root keys; served as version 3 it must not land.
+    serve({ 'metadata/3.root.json': await readFile(join(repo.dir, 'metadata', '1.root.json')) })
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_ROLLBACK_ATTACK', { fetchesNothing: true })
+    expect(err.message).toMatch(/version 3, got 1/)
+  })
+
+  it('freeze: a newer timestamp that has expired (replayed after the fact) is refused', async () => {
+    // The repository signed a timestamp long ago; it expired before this client asked, and it is what gets served.
+    await publishNext()
+    await refreshTimestamp(repo.dir, repo.keys, { expires: { timestamp: longAgo() } })
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_METADATA_EXPIRED', { fetchesNothing: true })
+    expect(err.message).toMatch(/timestamp/)
+  })
+
+  it('freeze: a fresh timestamp naming an expired snapshot is refused', async () => {
+    // The snapshot stopped being re-signed (or an attacker with the timestamp key keeps pointing at a stale one).
+    await repo.publish(await writeModule(join(base, 'src'), 'app', '1.0.1'), { expires: { snapshot: longAgo() } })
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_METADATA_EXPIRED', { fetchesNothing: true })
+    expect(err.message).toMatch(/snapshot/)
+  })
+
+  it('freeze: fresh timestamp and snapshot naming expired targets are refused', async () => {
+    await repo.publish(await writeModule(join(base, 'src'), 'app', '1.0.1'), { expires: { targets: longAgo() } })
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_METADATA_EXPIRED', { fetchesNothing: true })
+    expect(err.message).toMatch(/targets/)
+  })
+
+  it('freeze: a new root that has expired is refused', async () => {
+    await rotateKeys(repo.dir, repo.keys, 'timestamp', { expires: { root: longAgo() } })
+    const err = await expectRefused(async () => await pm.update(), 'ERR_PKG_METADATA_EXPIRED', { fetchesNothing: true })
+    expect(err.message).toMatch(/root/)
   })
 
   it('mix-and-match: targets metadata from another repository version is refused', async () => {
@@ -153,7 +273,7 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
       res.writeHead(200).end(oldTargets)
       return true
     }
-    await expectRefused(async () => await pm.update(), 'ERR_PKG_MIX_AND_MATCH')
+    await expectRefused(async () => await pm.update(), 'ERR_PKG_MIX_AND_MATCH', { fetchesNothing: true })
   })
 
   it('endless data: a timestamp that never ends is cut off and refused', async () => {
@@ -171,7 +291,7 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
       res.end()
       return true
     }
-    await expectRefused(async () => await pm.update(), 'ERR_PKG_ENDLESS_DATA')
+    await expectRefused(async () => await pm.update(), 'ERR_PKG_ENDLESS_DATA', { fetchesNothing: true })
     const asked = server.requests.filter(r => r.path === 'metadata/timestamp.json').length
     expect(asked).toBeGreaterThan(0)
   })
@@ -216,7 +336,7 @@ describe('package manager under attack (HTTP repository on 127.0.0.1)', () => {
         }
         return true
       }
-      await expectRefused(async () => await pm.update(), 'ERR_PKG_BAD_SIGNATURE')
+      await expectRefused(async () => await pm.update(), 'ERR_PKG_BAD_SIGNATURE', { fetchesNothing: true })
     } finally {
       await removeDir(evilBase)
     }
@@ -339,7 +459,6 @@ describe('key rotation', () => {
       const before = await loadKeys(repo.keys)
 
       // The targets key leaked: rotate it, then rotate the root keys too (the client walks root 1 -> 2 -> 3).
-      const { rotateKeys } = await import('../../../src/modules/package-manager/index.ts')
       await rotateKeys(repo.dir, repo.keys, 'targets')
       expect((await rotateKeys(repo.dir, repo.keys, 'root')).rootVersion).toBe(3)
       await repo.publish(await writeModule(join(base, 'src'), 'app', '1.1.0'))

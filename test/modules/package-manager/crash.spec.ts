@@ -4,7 +4,7 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startNode } from '../../../src/apps/node/index.ts'
-import { PackageManager } from '../../../src/modules/package-manager/index.ts'
+import { PackageManager, readLock } from '../../../src/modules/package-manager/index.ts'
 import { FIXTURES, copyFixture, makeRepository, pseudoText, removeDir, serveFolder, tempDir } from './helpers.ts'
 import type { StaticServer, TestRepository } from './helpers.ts'
 
@@ -98,7 +98,8 @@ describe('a kill -9 in the middle of an install', () => {
       expect(await readFile(join(pkgDir, 'current.json'), 'utf8')).toBe(before)
       expect(await listDir(join(pkgDir, 'staging'))).toHaveLength(1)
       expect(await listDir(join(pkgDir, 'store', 'greeter'))).toHaveLength(phase === 'switch' ? 2 : 1)
-      expect(JSON.parse(await readFile(join(pkgDir, 'lock'), 'utf8'))).toMatchObject({ pid: child.pid })
+      expect(await readLock(pkgDir)).toMatchObject({ pid: child.pid })
+      expect(await readLock(pkgDir)).not.toHaveProperty('released')
 
       // The node starts with the old version, and its start cleans what the dead installer left.
       expect(await greetingFromNode(dataDir)).toBe('hello test from greeter 1.0.0')

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
@@ -138,4 +140,42 @@ export async function serveFolder (root: string): Promise<StaticServer> {
 
 export async function removeDir (dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
+}
+
+/**
+ * Starts a process (test/fixtures/package-manager/lock-racer.ts) and resolves once it printed the line `ready`;
+ * `lines` collects everything it prints.
+ */
+export async function startLockRacer (args: string[], ready: string): Promise<{ child: ChildProcess, lines: string[] }> {
+  const child = spawn(process.execPath, [join(FIXTURES, 'lock-racer.ts'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const lines: string[] = []
+  let stderr = ''
+  child.stderr?.on('data', (b: Buffer) => { stderr += b.toString() })
+  await new Promise<void>((resolve, reject) => {
+    let buffer = ''
+    const timer = setTimeout(() => { reject(new Error(`lock racer not ready; stderr: ${stderr}`)) }, 60_000)
+    child.stdout?.on('data', (b: Buffer) => {
+      buffer += b.toString()
+      const parts = buffer.split('\n')
+      buffer = parts.pop() ?? ''
+      lines.push(...parts)
+      if (parts.includes(ready)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      if (!lines.includes(ready)) reject(new Error(`lock racer exited (${code}); stderr: ${stderr}`))
+    })
+  })
+  return { child, lines }
+}
+
+/** Kills a child process with SIGKILL and waits until it is gone. */
+export async function killHard (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
 }

@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
-  FolderSource, PackageManager, installedModuleDirs, registerSourceKind
+  FolderSource, PackageManager, installedModuleDirs, lockHolder, readLock, registerSourceKind
 } from '../../../src/modules/package-manager/index.ts'
 import type { PackageSource } from '../../../src/modules/package-manager/index.ts'
-import { makeRepository, pseudoText, removeDir, serveFolder, tempDir, writeModule } from './helpers.ts'
+import { killHard, makeRepository, pseudoText, removeDir, serveFolder, startLockRacer, tempDir, writeModule } from './helpers.ts'
 import type { TestRepository } from './helpers.ts'
 
 const run = promisify(execFile)
@@ -92,15 +92,17 @@ describe('installing, updating, rolling back, removing (folder repository)', () 
 
   it('refuses to work while another live process holds the lock, and takes over a dead one\'s lock', async () => {
     await repo.publish(await writeModule(src(), 'app', '1.0.0'))
-    const sleeper = spawn('sleep', ['30'])
+    const holder = await startLockRacer(['hold', join(dataDir, 'packages')], 'HELD')
     try {
-      await writeFile(join(dataDir, 'packages', 'lock'), JSON.stringify({ pid: sleeper.pid }))
-      await expect(pm.install(['app'])).rejects.toMatchObject({ code: 'ERR_PKG_LOCKED', retryable: true })
+      await expect(pm.install(['app'])).rejects.toMatchObject({ code: 'ERR_PKG_LOCKED', retryable: true, data: { pid: holder.child.pid } })
+      expect(await lockHolder(join(dataDir, 'packages'))).toBe(holder.child.pid)
     } finally {
-      sleeper.kill('SIGKILL')
+      await killHard(holder.child)
     }
-    await new Promise(resolve => sleeper.once('exit', resolve))
+    expect(await lockHolder(join(dataDir, 'packages'))).toBeUndefined()
     expect((await pm.install(['app'])).changes).toEqual([{ name: 'app', to: '1.0.0' }])
+    // The lock was taken over (a newer generation) and released after the install.
+    expect(await readLock(join(dataDir, 'packages'))).toMatchObject({ pid: process.pid, released: true })
   })
 
   it('accepts a new kind of source through registerSourceKind (how a peer-to-peer source plugs in)', async () => {

@@ -34,13 +34,14 @@ async function manager (opts: DataDirOption): Promise<{ pm: PackageManager, done
   const onProgress = (p: Progress): void => {
     if (p.phase === 'download' && (p.totalBytes ?? 0) > 0) {
       if (bar === undefined) {
+        // {size}, not {total}: cli-progress fills {total} itself (the raw number), over any payload of that name.
         bar = new cliProgress.SingleBar({
-          format: 'downloading [{bar}] {percentage}% | {done} of {total} | {chunks} chunks',
+          format: 'downloading [{bar}] {percentage}% | {done} of {size} | {chunks} chunks',
           hideCursor: true
         }, cliProgress.Presets.shades_classic)
-        bar.start(p.totalBytes ?? 0, 0, { done: '0 B', total: formatBytes(p.totalBytes ?? 0), chunks: `0/${p.totalChunks ?? 0}` })
+        bar.start(p.totalBytes ?? 0, 0, { done: '0 B', size: formatBytes(p.totalBytes ?? 0), chunks: `0/${p.totalChunks ?? 0}` })
       }
-      bar.update(p.doneBytes ?? 0, { done: formatBytes(p.doneBytes ?? 0), total: formatBytes(p.totalBytes ?? 0), chunks: `${p.doneChunks ?? 0}/${p.totalChunks ?? 0}` })
+      bar.update(p.doneBytes ?? 0, { done: formatBytes(p.doneBytes ?? 0), size: formatBytes(p.totalBytes ?? 0), chunks: `${p.doneChunks ?? 0}/${p.totalChunks ?? 0}` })
     } else if (bar !== undefined && p.phase !== 'download') {
       bar.stop()
       bar = undefined
