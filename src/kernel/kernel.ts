@@ -109,8 +109,11 @@ class KernelCallContext implements CallContext, CallMeta {
   private readonly upstream: AbortSignal | undefined
   private controller: AbortController | undefined
   private onUpstreamAbort: (() => void) | undefined
+  /** The call's deadline in ms (0: none), made absolute on first use, during the dispatch, so reading it costs nothing otherwise. */
+  private readonly timeoutMs: number
+  private absoluteDeadline: number | undefined
 
-  constructor (kernel: Kernel, id: number, parentId: number | undefined, depth: number, caller: string, callee: string, upstream: AbortSignal | undefined) {
+  constructor (kernel: Kernel, id: number, parentId: number | undefined, depth: number, caller: string, callee: string, upstream: AbortSignal | undefined, timeoutMs: number) {
     this.kernel = kernel
     this.id = id
     this.parentId = parentId
@@ -118,6 +121,17 @@ class KernelCallContext implements CallContext, CallMeta {
     this.caller = caller
     this.callee = callee
     this.upstream = upstream
+    this.timeoutMs = timeoutMs
+  }
+
+  /**
+   * Absolute deadline (ms since the epoch), or undefined for a call without one. Fixed when first read: by the handler
+   * (during the dispatch, for a synchronous one) or by the kernel as soon as the handler returned a promise.
+   */
+  get deadline (): number | undefined {
+    if (this.timeoutMs <= 0) return undefined
+    this.absoluteDeadline ??= Date.now() + this.timeoutMs
+    return this.absoluteDeadline
   }
 
   get signal (): AbortSignal {
@@ -177,7 +191,7 @@ class PendingCall {
     this.ctx = ctx
     this.method = method
     this.timeoutMs = timeoutMs
-    this.deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity
+    this.deadline = ctx.deadline ?? Infinity
     this.startNs = startNs
     this.callerSignal = callerSignal
     this.resolve = resolve
@@ -460,8 +474,8 @@ export class Kernel implements KernelPort {
     const parentSignal = parent instanceof KernelCallContext ? parent.signal : undefined
     const upstream = parentSignal === undefined ? signal : signal === undefined ? parentSignal : AbortSignal.any([signal, parentSignal])
     if (parentSignal?.aborted === true) return Promise.reject(new CallAbortedError(target, method, { cause: parentSignal.reason }))
-    const ctx = new KernelCallContext(this, ++this.nextCallId, parent?.id, depth, caller, target, upstream)
     const timeoutMs = options?.timeout ?? this.defaultCallTimeoutMs
+    const ctx = new KernelCallContext(this, ++this.nextCallId, parent?.id, depth, caller, target, upstream, timeoutMs)
     const traced = this.trace.active
     const startNs = traced ? process.hrtime.bigint() : 0n
     let result: unknown

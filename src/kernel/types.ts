@@ -46,6 +46,8 @@ export interface CallContext {
   /** The calling module's name, or "external" for calls from outside the kernel. */
   readonly caller: string
   readonly signal: AbortSignal | undefined
+  /** Absolute deadline (ms since the epoch) when the call has one; `signal` fires when it passes. */
+  readonly deadline?: number | undefined
   call: <R = unknown>(target: string, method: string, params?: unknown, options?: CallOptions) => Promise<R>
 }
 
