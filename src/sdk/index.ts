@@ -13,8 +13,8 @@ export type {
 export {
   ModuleNotFoundError, MethodNotFoundError, ModuleNotRunningError, CallTimeoutError, CallAbortedError,
   CallDepthExceededError, ModuleCrashedError, ModuleStartFailedError, BadManifestError, QueueFullError,
-  HostUnsupportedError, createModuleContext, methodEntries, importDefinition, validateManifest, MANIFEST_FILE,
-  DIRECTORY_MODULE, IN_PROCESS_HOST
+  HostUnsupportedError, createModuleContext, methodEntries, importDefinition, checkDefinitionAgrees, validateManifest,
+  MANIFEST_FILE, DIRECTORY_MODULE, IN_PROCESS_HOST, LOG_LEVELS, isLogLevel, levelEnabled
 } from '../kernel/index.ts'
 export {
   LogosError, AbortedError, TimeoutError, InvalidArgumentError, registerErrors, errorToWire, errorFromWire,
