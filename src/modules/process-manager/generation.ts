@@ -1,6 +1,6 @@
 import {
   CallAbortedError, ModuleCrashedError, ModuleNotRunningError, ModuleStartFailedError, QueueFullError, errorFromWire,
-  errorToWire
+  errorToWire, isLogLevel
 } from '../../sdk/index.ts'
 import type {
   CallContext, CallMeta, CallOptions, ErrorWire, EventMeta, KernelPort, LogLevel, MethodEntry, MethodInfo
@@ -37,8 +37,6 @@ export interface CrashDetail {
   stderrTail: string[]
   error?: ErrorWire
 }
-
-const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error'])
 
 interface RemoteCall {
   resolve: (value: unknown) => void
@@ -352,7 +350,7 @@ export class Generation {
         return
       }
       case C_LOG: {
-        const level = LEVELS.has(m[1] as string) ? m[1] as LogLevel : 'info'
+        const level: LogLevel = isLogLevel(m[1]) ? m[1] : 'info'
         const entry = { at: typeof m[4] === 'number' ? m[4] : Date.now(), module: this.name, level, message: String(m[2]) }
         this.port.log(m[3] === undefined ? entry : { ...entry, fields: m[3] as Record<string, unknown> })
         return

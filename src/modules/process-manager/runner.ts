@@ -10,7 +10,7 @@
 import { Socket } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import {
-  BadManifestError, CallAbortedError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, createModuleContext,
+  CallAbortedError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, checkDefinitionAgrees, createModuleContext,
   errorFromWire, errorToWire, importDefinition, methodEntries
 } from '../../sdk/index.ts'
 import type {
@@ -236,8 +236,7 @@ async function init (message: InitMessage): Promise<void> {
   let definition: ModuleDefinition
   try {
     definition = await importDefinition(message.entryPath, message.manifest)
-    if (definition.name !== undefined && definition.name !== message.manifest.name) throw new BadManifestError('name', `"${definition.name}" as the module's code says`, message.manifest.name, message.entryPath)
-    if (definition.version !== undefined && definition.version !== message.manifest.version) throw new BadManifestError('version', `"${definition.version}" as the module's code says`, message.manifest.version, message.entryPath)
+    checkDefinitionAgrees(definition, message.manifest, message.entryPath)
     const handle = createModuleContext({ manifest: message.manifest, dataDir: message.dataDir, config: message.config, port })
     dispose = handle.dispose
     runtime = await definition.start(handle.ctx)
