@@ -1,5 +1,5 @@
 import {
-  CallAbortedError, ModuleCrashedError, ModuleNotRunningError, ModuleStartFailedError, QueueFullError, errorFromWire,
+  CallAbortedError, LogosError, ModuleCrashedError, ModuleNotRunningError, ModuleStartFailedError, QueueFullError, errorFromWire,
   errorToWire, isLogLevel
 } from '../../sdk/index.ts'
 import type {
@@ -41,8 +41,12 @@ export interface CrashDetail {
 interface RemoteCall {
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
+  /** The kernel's context of the call: calls the handler makes are made as its children. */
+  ctx: CallContext
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
+  /** Once cancelled: the end of its grace period, when the host stops waiting for the handler's answer. */
+  grace: ReturnType<typeof setTimeout> | undefined
 }
 
 export interface GenerationInit {
@@ -108,6 +112,11 @@ export class Generation {
     return this.process.pid
   }
 
+  /** Calls in flight to the process, cancelled ones whose handler has not answered yet included. */
+  get inFlight (): number {
+    return this.pending.size
+  }
+
   /** Sends INIT and resolves once the module serves; rejects with ModuleStartFailedError or PmSpawnFailedError. */
   async start (init: InitMessage, signal: AbortSignal): Promise<void> {
     if (this.down !== undefined || !this.process.alive) throw this.diedEarly()
@@ -129,30 +138,51 @@ export class Generation {
     this.startHeartbeat()
   }
 
-  /** A call to the module: it crosses the channel with its call meta, so nested calls link to it in traces. */
+  /**
+   * A call to the module: it crosses the channel with its call meta (so nested calls link to it in traces) and its
+   * absolute deadline. When the kernel gives up on it (the call's signal fires: deadline, the caller's abort, its
+   * parent's cancellation), the module's process is told to abort the handler's signal; the call stays in flight
+   * until the handler answers or the grace period ends (see cancel).
+   */
   call (method: string, params: unknown, ctx: CallContext): Promise<unknown> {
     if (this.down !== undefined) return Promise.reject(this.crashError())
     if (this.stopping) return Promise.reject(new ModuleNotRunningError(this.name, 'stopping'))
     if (this.pending.size >= MAX_IN_FLIGHT) return Promise.reject(new QueueFullError(`calls in flight to "${this.name}"`, MAX_IN_FLIGHT))
     const id = ++this.nextId
     try {
-      this.process.channel.send([P_CALL, id, method, params, ctx.id, ctx.parentId, ctx.depth, ctx.caller])
+      this.process.channel.send([P_CALL, id, method, params, ctx.id, ctx.parentId, ctx.depth, ctx.caller, ctx.deadline])
     } catch (err) {
       return Promise.reject(this.sendFailure(err, `the parameters of ${this.name}.${method}`))
     }
     const signal = ctx.signal
     return new Promise((resolve, reject) => {
-      const call: RemoteCall = { resolve, reject, signal, onAbort: undefined }
-      if (signal !== undefined) {
-        call.onAbort = () => {
-          if (!this.pending.delete(id)) return
-          this.trySend([P_CANCEL, id])
-          reject(new CallAbortedError(this.name, method, { cause: signal.reason }))
-        }
-        signal.addEventListener('abort', call.onAbort, { once: true })
-      }
+      const call: RemoteCall = { resolve, reject, ctx, signal, onAbort: undefined, grace: undefined }
       this.pending.set(id, call)
+      if (signal !== undefined) {
+        call.onAbort = () => { this.cancel(id, call, method) }
+        if (signal.aborted) call.onAbort()
+        else signal.addEventListener('abort', call.onAbort, { once: true })
+      }
     })
+  }
+
+  /**
+   * The kernel gave up on a call: the handler's signal is aborted in the module's process, with the same reason. The
+   * handler's answer (ignored by then: the caller has its error) is the acknowledgement that frees its place; one that
+   * does not come within cancelGraceMs is not waited for any longer, so a stubborn handler, or one that never answers,
+   * cannot hold places in flight forever.
+   */
+  private cancel (id: number, call: RemoteCall, method: string): void {
+    if (call.grace !== undefined || this.pending.get(id) !== call) return
+    const reason: unknown = call.signal?.reason
+    const error = reason instanceof LogosError ? reason : new CallAbortedError(this.name, method, { cause: reason })
+    this.trySend([P_CANCEL, id, errorToWire(error)])
+    call.grace = setTimeout(() => {
+      if (this.pending.get(id) !== call) return
+      this.pending.delete(id)
+      call.reject(error)
+    }, this.policy.cancelGraceMs)
+    call.grace.unref()
   }
 
   /**
@@ -236,6 +266,7 @@ export class Generation {
     const error = this.stopping ? new ModuleNotRunningError(this.name, 'stopped') : this.crashError()
     for (const call of this.pending.values()) {
       if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort)
+      clearTimeout(call.grace)
       call.reject(error)
     }
     this.pending.clear()
@@ -332,7 +363,7 @@ export class Generation {
         this.settle(m[1] as number, false, m[2])
         return
       case C_CALL:
-        this.nestedCall(m[1] as number, m[2] as string, m[3] as string, m[4], m[5] as CallMeta | undefined, m[6] as number | undefined)
+        this.nestedCall(m[1] as number, m[2] as string, m[3] as string, m[4], m[5] as CallMeta | undefined, m[6] as number | undefined, m[7] as number | undefined)
         return
       case C_CANCEL:
         this.nested.get(m[1] as number)?.abort()
@@ -392,12 +423,16 @@ export class Generation {
     if (call === undefined) return
     this.pending.delete(id)
     if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort)
+    clearTimeout(call.grace)
     if (ok) call.resolve(value)
     else call.reject(errorFromWire(value as ErrorWire))
   }
 
-  /** A call the module makes: through the kernel, with its parent call's meta, cancellable from the child. */
-  private nestedCall (id: number, target: string, method: string, params: unknown, parent: CallMeta | undefined, timeout: number | undefined): void {
+  /**
+   * A call the module makes: through the kernel, cancellable from the child. Made within a call still in flight here, it
+   * is made as that call's child (the kernel cancels it with its parent); else with the parent's meta, for the trace.
+   */
+  private nestedCall (id: number, target: string, method: string, params: unknown, parent: CallMeta | undefined, timeout: number | undefined, parentChannel: number | undefined): void {
     if (this.nested.size >= MAX_IN_FLIGHT) {
       this.trySend([P_ERROR, id, errorToWire(new QueueFullError(`calls in flight from "${this.name}"`, MAX_IN_FLIGHT))])
       return
@@ -405,7 +440,10 @@ export class Generation {
     const controller = new AbortController()
     this.nested.set(id, controller)
     const options: CallOptions = timeout === undefined ? { signal: controller.signal } : { signal: controller.signal, timeout }
-    const meta = parent === undefined ? undefined : { id: parent.id, parentId: parent.parentId, depth: Math.max(0, parent.depth), caller: parent.caller }
+    const within = parentChannel === undefined ? undefined : this.pending.get(parentChannel)
+    const meta: CallMeta | undefined = within !== undefined && within.ctx.id === parent?.id
+      ? within.ctx
+      : parent === undefined ? undefined : { id: parent.id, parentId: parent.parentId, depth: Math.max(0, parent.depth), caller: parent.caller }
     this.port.dispatch(this.name, meta, target, method, params, options).then(
       (value) => {
         if (!this.nested.delete(id)) return

@@ -9,9 +9,17 @@ import type { LogLevel, ModuleManifest } from '../../sdk/index.ts'
 // parent -> child
 /** [INIT, InitMessage]: become this module. */
 export const P_INIT = 1
-/** [CALL, id, method, params, callId, parentId, depth, caller]: serve a call. */
+/**
+ * [CALL, id, method, params, callId, parentId, depth, caller, deadline]: serve a call. `deadline` is absolute (ms since
+ * the epoch, both processes read the same clock) or undefined; the module's process aborts the handler's signal when
+ * it passes, even before the host's CANCEL arrives.
+ */
 export const P_CALL = 2
-/** [CANCEL, id]: the caller gave up; abort the handler's signal. */
+/**
+ * [CANCEL, id, ErrorWire]: the kernel gave up on the call (its deadline passed, its caller aborted, its parent was
+ * cancelled): abort the handler's signal with that reason. The handler's answer, whenever it comes, is the
+ * acknowledgement; until then (or the host's grace period) the call still counts as in flight.
+ */
 export const P_CANCEL = 3
 /** [RESULT, id, value]: the reply to the child's call `id`. */
 export const P_RESULT = 4
@@ -35,7 +43,11 @@ export const C_START_FAILED = 22
 export const C_RESULT = 23
 /** [ERROR, id, ErrorWire] */
 export const C_ERROR = 24
-/** [CALL, id, target, method, params, parent: CallMeta | undefined, timeout | undefined]: a call made by the module. */
+/**
+ * [CALL, id, target, method, params, parent: CallMeta | undefined, timeout | undefined, parentChannelId | undefined]: a
+ * call made by the module; `parentChannelId` is the id (in the parent's CALL) of the call it was made in, so that the
+ * kernel cancels it with that call.
+ */
 export const C_CALL = 25
 /** [CANCEL, id]: the module aborted its call `id`. */
 export const C_CANCEL = 26

@@ -35,6 +35,8 @@ export interface SupervisedProcess {
   cpuPercent?: number
   rssBytes?: number
   memoryLimitBytes?: number
+  /** Calls in flight to its process, cancelled ones whose handler has not answered yet (within the grace) included. */
+  inFlight: number
   lastCrash?: CrashDetail & { at: number }
 }
 
@@ -102,7 +104,7 @@ export class Supervisor {
 
   summary (): SupervisedProcess {
     const info = this.info()
-    const out: SupervisedProcess = { name: this.name, state: this.state, pid: info.pid, restart: this.policy.restart, restarts: this.restarts, startedAt: info.startedAt }
+    const out: SupervisedProcess = { name: this.name, state: this.state, pid: info.pid, restart: this.policy.restart, restarts: this.restarts, startedAt: info.startedAt, inFlight: this.generation?.inFlight ?? 0 }
     if (info.cpuPercent !== undefined) out.cpuPercent = info.cpuPercent
     if (info.rssBytes !== undefined) out.rssBytes = info.rssBytes
     if (this.policy.memoryLimitBytes > 0) out.memoryLimitBytes = this.policy.memoryLimitBytes
