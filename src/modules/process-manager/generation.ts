@@ -89,6 +89,10 @@ export class Generation {
   private heartbeat: ReturnType<typeof setInterval> | undefined
   private pingSeq = 0
   private lastPongAt = 0
+  /** Time the node's own event loop was stalled since the last answer (see startHeartbeat). */
+  private stalledMs = 0
+  /** When the module last answered a heartbeat. */
+  heartbeatAt: number | undefined
   private lastCpu: { micros: number, at: number } | undefined
   private killedFor: DownReason | undefined
 
@@ -317,15 +321,26 @@ export class Generation {
     return exited
   }
 
+  /**
+   * Pings every intervalMs; a module silent for longer than timeoutMs is hung. Silent means silent while the node
+   * listened: when the node's own event loop stalls (a long synchronous task in another module, a GC pause), the
+   * module's answers wait unread in the socket and this check runs before they are read. So the time a check comes late
+   * is credited (the node was not listening), and a module that still looks silent is judged once more after the
+   * socket has been read (setImmediate runs after the event loop's poll phase), before it is killed.
+   */
   private startHeartbeat (): void {
     const { intervalMs, timeoutMs } = this.policy.heartbeat
     if (intervalMs <= 0) return
     this.lastPongAt = Date.now()
+    let due = this.lastPongAt + intervalMs
+    const silent = (): boolean => this.down === undefined && !this.stopping && Date.now() - this.lastPongAt - this.stalledMs > timeoutMs
     this.heartbeat = setInterval(() => {
       if (this.down !== undefined) return
-      if (Date.now() - this.lastPongAt > timeoutMs) {
-        this.kill('hung')
-        return
+      const now = Date.now()
+      if (now > due) this.stalledMs += now - due
+      due = now + intervalMs
+      if (silent()) {
+        setImmediate(() => { if (silent()) this.kill('hung') })
       }
       this.trySend([P_PING, ++this.pingSeq, this.port.logLevel(this.name)])
     }, intervalMs)
@@ -342,6 +357,8 @@ export class Generation {
   private pong (cpuMicros: number, rssBytes: number): void {
     const now = performance.now()
     this.lastPongAt = Date.now()
+    this.heartbeatAt = this.lastPongAt
+    this.stalledMs = 0
     if (this.lastCpu !== undefined && now > this.lastCpu.at) {
       this.cpuPercent = Math.max(0, ((cpuMicros - this.lastCpu.micros) / 1000) / (now - this.lastCpu.at) * 100)
     }

@@ -37,6 +37,8 @@ export interface SupervisedProcess {
   memoryLimitBytes?: number
   /** Calls in flight to its process, cancelled ones whose handler has not answered yet (within the grace) included. */
   inFlight: number
+  /** When its process last answered a heartbeat (ms since the epoch). */
+  heartbeatAt?: number
   lastCrash?: CrashDetail & { at: number }
 }
 
@@ -108,6 +110,7 @@ export class Supervisor {
     if (info.cpuPercent !== undefined) out.cpuPercent = info.cpuPercent
     if (info.rssBytes !== undefined) out.rssBytes = info.rssBytes
     if (this.policy.memoryLimitBytes > 0) out.memoryLimitBytes = this.policy.memoryLimitBytes
+    if (this.generation?.heartbeatAt !== undefined) out.heartbeatAt = this.generation.heartbeatAt
     if (this.lastCrash !== undefined) out.lastCrash = this.lastCrash
     return out
   }
