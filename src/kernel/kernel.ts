@@ -18,8 +18,8 @@ import { checkDefinitionAgrees, manifestFromDefinition, readModuleFolder } from 
 import { LogHub } from './log-hub.ts'
 import { TraceBus } from './trace-bus.ts'
 import type {
-  CallContext, CallMeta, CallOptions, DirectoryEntry, EventHandler, EventMeta, Host, InstanceReporter, KernelPort,
-  LoadOptions, LogEntry, LogLevel, MethodEntry, ModuleDefinition, ModuleInstance, ModuleManifest, ModuleSource,
+  CallContext, CallMeta, CallOptions, DirectoryEntry, EventHandler, EventMeta, Host, InstanceReporter, KeptCode,
+  KernelPort, LaunchSpec, LoadOptions, LogEntry, LogLevel, MethodEntry, ModuleDefinition, ModuleInstance, ModuleManifest, ModuleSource,
   ModuleState, StopOptions, SupervisionTrace, SystemAccess, TraceFilter, TraceListener
 } from './types.ts'
 
@@ -378,17 +378,20 @@ export class Kernel implements KernelPort {
 
     const wasRunning = rec.state === 'running'
     // The code that runs now, kept in memory: for a module from a folder, the files on disk already hold the new code.
+    // In the kernel's process that is the instance's definition; a host that runs it elsewhere keeps it there (kept).
     const running = rec.definition ?? rec.instance?.definition
+    let kept: KeptCode | undefined
     if (wasRunning) {
       this.setState(rec, 'reloading')
       await this.drain(rec)
-      await this.stopInstance(rec)
+      kept = await this.stopInstance(rec, undefined, running === undefined)
     }
     Object.assign(rec, next)
     let failure: unknown
     try {
       if (wasRunning) await this.launch(rec, options.signal, true)
       else await this.start(name, options)
+      await this.release(kept)
       return
     } catch (err) {
       failure = err
@@ -399,18 +402,28 @@ export class Kernel implements KernelPort {
     if (wasRunning) {
       rec.definition = running ?? previous.definition
       try {
-        await this.launch(rec, options.signal, true)
+        await this.launch(rec, options.signal, true, kept)
         rolledBack = true
       } catch (err) {
         this.fail(rec, err as Error)
       } finally {
         rec.definition = previous.definition
+        await this.release(kept)
       }
     }
     this.publishSupervision(name, 'rolled-back', {
       error: errorToWire(failure), rolledBack, version: previous.manifest.version, rejectedVersion: next.manifest.version
     })
     throw new ReloadFailedError(name, rolledBack, { cause: failure })
+  }
+
+  /** Lets the host drop code it kept for a rollback; its failure changes nothing for the module. */
+  private async release (kept: KeptCode | undefined): Promise<void> {
+    try {
+      await kept?.release()
+    } catch {
+      // The host reports its own trouble; the reload's outcome stands.
+    }
   }
 
   /** Stops every module, dependents before their dependencies, then closes the hosts. */
@@ -726,7 +739,7 @@ export class Kernel implements KernelPort {
    * Asks the module's host to run it; `inPlace` keeps the current transitional state (reloading) instead of `starting`,
    * and on failure leaves the state to the caller (a reload rolls back).
    */
-  private async launch (rec: ModuleRecord, signal: AbortSignal | undefined, inPlace: boolean): Promise<void> {
+  private async launch (rec: ModuleRecord, signal: AbortSignal | undefined, inPlace: boolean, kept?: KeptCode): Promise<void> {
     const name = rec.manifest.name
     if (!inPlace) this.setState(rec, 'starting')
     try {
@@ -737,7 +750,7 @@ export class Kernel implements KernelPort {
       }
       const dataDir = join(this.dataDir, 'modules', name)
       await mkdir(dataDir, { recursive: true })
-      const instance = await host.launch({
+      const spec: LaunchSpec = {
         manifest: Object.freeze({ ...rec.manifest }),
         entryPath: rec.entryPath,
         definition: rec.definition,
@@ -747,7 +760,9 @@ export class Kernel implements KernelPort {
         reporter: this.reporterFor(rec),
         system: rec.manifest.privileged === true && rec.trusted ? this.system : undefined,
         signal: combineSignals([signal, this.lifetime.signal], this.startTimeoutMs)
-      })
+      }
+      // A rollback starts the code its host kept; anything else, the code the record names.
+      const instance = await (kept !== undefined ? kept.relaunch(spec) : host.launch(spec))
       rec.instance = instance
       rec.methods = instance.methods
       rec.startedAt = Date.now()
@@ -795,13 +810,18 @@ export class Kernel implements KernelPort {
     }
   }
 
-  private async stopInstance (rec: ModuleRecord, signal?: AbortSignal): Promise<void> {
+  /** Stops the instance; with `keep`, through `stopAndKeep` when its host offers it, and returns what it kept. */
+  private async stopInstance (rec: ModuleRecord, signal?: AbortSignal, keep = false): Promise<KeptCode | undefined> {
     const instance = rec.instance
     rec.instance = undefined
     rec.methods = NO_METHODS
     rec.startedAt = undefined
     try {
-      if (instance !== undefined) await instance.stop({ signal: combineSignals([signal], this.stopTimeoutMs) })
+      if (instance === undefined) return undefined
+      const options = { signal: combineSignals([signal], this.stopTimeoutMs) }
+      if (keep && instance.stopAndKeep !== undefined) return await instance.stopAndKeep(options)
+      await instance.stop(options)
+      return undefined
     } finally {
       this.dropSubscriptions(rec.manifest.name)
     }

@@ -7,7 +7,7 @@ export type {
   ModuleDefinition, ModuleContext, ModuleRuntime, MethodTable, MethodHandler, MethodSpec, CallContext, CallOptions,
   EventHandler, EventMeta, EventSpec, Logger, LogLevel, RemoteApi, JsonSchema, DirectoryEntry, ModuleState,
   // For privileged system modules (process manager, developer module, package manager):
-  SystemAccess, Host, LaunchSpec, ModuleInstance, MethodEntry, InstanceReporter, KernelPort, ProcessInfo, CallMeta,
+  SystemAccess, Host, LaunchSpec, ModuleInstance, KeptCode, MethodEntry, InstanceReporter, KernelPort, ProcessInfo, CallMeta,
   ModuleManifest, ModuleSource, TraceRecord, TraceFilter, TraceListener, LogEntry, LogAccess, MethodInfo
 } from '../kernel/index.ts'
 export {
