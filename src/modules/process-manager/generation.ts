@@ -76,6 +76,9 @@ export class Generation {
   stopError: ErrorWire | undefined
   /** Its stop hook overstayed the grace period and was cut short. */
   stopTimedOut = false
+  /** Stopped for a reload with its code kept loaded: the process lives on, held (see stop). */
+  held = false
+  private onStopped: (() => void) | undefined
   private stopping = false
   private serving = false
   private readonly port: KernelPort
@@ -191,16 +194,26 @@ export class Generation {
 
   /**
    * Stops the process: its stop hook within the grace period, then SIGTERM, then SIGKILL (at once when `signal`
-   * fires). Resolves once it has exited; rejects with the stop hook's failure, if it failed.
+   * fires). Resolves once it has exited; the stop hook's failure is in `stopError`. With `keep` (a reload), a module
+   * whose hook ended cleanly keeps its code loaded and the process lives on: `held`, resolved without an exit.
    */
-  async stop (signal: AbortSignal): Promise<{ escalated: 'none' | 'SIGTERM' | 'SIGKILL' }> {
+  async stop (signal: AbortSignal, keep = false): Promise<{ escalated: 'none' | 'SIGTERM' | 'SIGKILL' }> {
     this.stopping = true
     this.stopHeartbeat()
     let escalated: 'none' | 'SIGTERM' | 'SIGKILL' = 'none'
     if (this.process.alive) {
-      this.trySend([P_STOP, this.policy.stopGraceMs])
-      // A margin over the grace: the child itself gives up on its hook at stopGraceMs and then exits.
-      if (!await this.waitExit(this.policy.stopGraceMs + 500, signal)) {
+      const stopped = new Promise<void>((resolve) => { this.onStopped = resolve })
+      this.trySend([P_STOP, this.policy.stopGraceMs, keep])
+      // A margin over the grace: the child itself gives up on its hook at stopGraceMs and then exits (or, kept, answers).
+      let exitWaitMs = this.policy.stopGraceMs + 500
+      if (keep) {
+        const answered = await this.within(Promise.race([stopped, this.process.finished]), exitWaitMs, signal)
+        if (this.held && this.process.alive) return { escalated }
+        this.held = false
+        // It answered that it could not keep its code (its hook failed or overstayed): it exits now. Else it is stuck.
+        exitWaitMs = answered ? exitWaitMs : 0
+      }
+      if (!await this.waitExit(exitWaitMs, signal)) {
         escalated = 'SIGTERM'
         this.process.kill('SIGTERM')
         if (!await this.waitExit(this.policy.killGraceMs, signal)) {
@@ -305,11 +318,16 @@ export class Generation {
 
   private async waitExit (ms: number, signal?: AbortSignal): Promise<boolean> {
     if (!this.process.alive) return true
+    return await this.within(this.process.finished, ms, signal)
+  }
+
+  /** Whether `event` happened within `ms` (false at once when `signal` fires). */
+  private async within (event: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted === true) return false
     let timer: ReturnType<typeof setTimeout> | undefined
     let onAbort: (() => void) | undefined
-    const exited = await Promise.race([
-      this.process.finished.then(() => true),
+    const happened = await Promise.race([
+      event.then(() => true),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => { resolve(false) }, ms)
         onAbort = () => { resolve(false) }
@@ -318,7 +336,7 @@ export class Generation {
     ])
     clearTimeout(timer)
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
-    return exited
+    return happened
   }
 
   /**
@@ -415,6 +433,8 @@ export class Generation {
       case C_STOPPED:
         if (m[1] !== undefined) this.stopError = m[1] as ErrorWire
         this.stopTimedOut = m[2] === true
+        this.held = m[3] === true
+        this.onStopped?.()
         return
       case C_FATAL:
         this.fatal = m[1] as ErrorWire

@@ -29,7 +29,10 @@ export const P_ERROR = 5
 export const P_EVENT = 6
 /** [PING, seq, logLevel]: are you alive? (and the module's current log level). */
 export const P_PING = 7
-/** [STOP, graceMs]: run the stop hook within graceMs, answer STOPPED, exit. */
+/**
+ * [STOP, graceMs, keep]: run the stop hook within graceMs, answer STOPPED, exit. With `keep` (a reload), a module that
+ * stopped cleanly keeps its code loaded and the process stays, held, until a reuse INIT (rollback) or its end.
+ */
 export const P_STOP = 8
 
 // child -> parent
@@ -61,7 +64,10 @@ export const C_UNSUBSCRIBE = 29
 export const C_LOG = 30
 /** [PONG, seq, cpuMicros, rssBytes]: cumulative CPU time (user + system) and resident memory. */
 export const C_PONG = 31
-/** [STOPPED, ErrorWire | undefined, timedOut]: the stop hook ended (its failure, or cut short at the grace); exit follows. */
+/**
+ * [STOPPED, ErrorWire | undefined, timedOut, held]: the stop hook ended (its failure, or cut short at the grace); exit
+ * follows, unless `held`.
+ */
 export const C_STOPPED = 32
 /** [FATAL, ErrorWire]: an uncaught exception is about to end the process. */
 export const C_FATAL = 33
@@ -72,4 +78,6 @@ export interface InitMessage {
   dataDir: string
   config: Record<string, unknown>
   logLevel: LogLevel
+  /** Start the code this (held) process already holds instead of importing the entry: a reload's rollback. */
+  reuse?: boolean
 }

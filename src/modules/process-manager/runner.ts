@@ -53,7 +53,9 @@ interface OutgoingCall {
 
 let moduleName = '(spare)'
 let logLevel: LogLevel = 'info'
-let state: 'waiting' | 'starting' | 'running' | 'stopping' = 'waiting'
+/** `held`: its module stopped for a reload, its code still loaded, in case the new code fails and this one runs again. */
+let state: 'waiting' | 'starting' | 'running' | 'stopping' | 'held' = 'waiting'
+let definition: ModuleDefinition | undefined
 let methods: Map<string, MethodEntry> = new Map()
 let runtime: ModuleRuntime | undefined
 let dispose: (() => void) | undefined
@@ -294,15 +296,17 @@ function deliver (subscriptionId: number, payload: unknown, source: string, even
   }
 }
 
+/** Becomes the module: imports its entry and starts it; or, with `reuse`, starts again the code this process holds. */
 async function init (message: InitMessage): Promise<void> {
   state = 'starting'
   moduleName = message.manifest.name
   logLevel = message.logLevel
   process.title = `logos-module ${moduleName}`
-  let definition: ModuleDefinition
   try {
-    definition = await importDefinition(message.entryPath, message.manifest)
-    checkDefinitionAgrees(definition, message.manifest, message.entryPath)
+    if (message.reuse !== true || definition === undefined) {
+      definition = await importDefinition(message.entryPath, message.manifest)
+      checkDefinitionAgrees(definition, message.manifest, message.entryPath)
+    }
     const handle = createModuleContext({ manifest: message.manifest, dataDir: message.dataDir, config: message.config, port })
     dispose = handle.dispose
     runtime = await definition.start(handle.ctx)
@@ -316,13 +320,17 @@ async function init (message: InitMessage): Promise<void> {
     return
   }
   const infos: MethodInfo[] = [...methods.values()].map(({ invoke: _invoke, ...info }) => info)
-  const events = Object.entries(definition.events ?? {}).map(([name, e]) => e.description === undefined ? { name } : { name, description: e.description })
+  const events = Object.entries(definition?.events ?? {}).map(([name, e]) => e.description === undefined ? { name } : { name, description: e.description })
   state = 'running'
   channel.send([C_READY, infos, events, process.memoryUsage.rss()])
 }
 
-async function stop (graceMs: number): Promise<void> {
-  if (state === 'stopping') return
+/**
+ * Runs the module's stop hook within graceMs, answers STOPPED and exits; with `keep` (a reload), a module that stopped
+ * cleanly leaves its code loaded and the process waits, held, for a reuse INIT (the reload failed) or its end.
+ */
+async function stop (graceMs: number, keep: boolean): Promise<void> {
+  if (state === 'stopping' || state === 'held') return
   state = 'stopping'
   const signal = AbortSignal.timeout(graceMs)
   let failure: unknown
@@ -340,7 +348,16 @@ async function stop (graceMs: number): Promise<void> {
     }
   }
   dispose?.()
-  trySend([C_STOPPED, failure === undefined || timedOut ? undefined : errorToWire(failure), timedOut])
+  dispose = undefined
+  // A hook cut short may still be releasing what the module held: only a clean stop leaves code fit to start again.
+  if (keep && failure === undefined && !timedOut) {
+    state = 'held'
+    runtime = undefined
+    methods = new Map()
+    trySend([C_STOPPED, undefined, false, true])
+    return
+  }
+  trySend([C_STOPPED, failure === undefined || timedOut ? undefined : errorToWire(failure), timedOut, false])
   exitAfterFlush(0)
 }
 
@@ -374,10 +391,10 @@ function onMessage (m: Message): void {
       return
     }
     case P_INIT:
-      if (state === 'waiting') void init(m[1] as InitMessage)
+      if (state === 'waiting' || (state === 'held' && (m[1] as InitMessage).reuse === true)) void init(m[1] as InitMessage)
       return
     case P_STOP:
-      void stop(m[1] as number)
+      void stop(m[1] as number, m[2] === true)
   }
 }
 
