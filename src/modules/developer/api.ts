@@ -299,7 +299,10 @@ export function createApi (deps: ApiDeps): Map<string, RpcMethod> {
       summary: 'Sets a module\'s log level at run time; returns the previous one',
       params: [{ name: 'module', schema: NAME, required: true }, { name: 'level', schema: { type: 'string', enum: [...LOG_LEVELS] }, required: true }],
       result: { name: 'levels', schema: { type: 'object', properties: { module: { type: 'string' }, level: ref('LogLevel'), previous: ref('LogLevel') } } },
+      errors: ['ERR_MODULE_NOT_FOUND'],
       handler: (p) => {
+        // Only modules that are loaded: the kernel keeps a level per name it is given, and clients are not to grow that.
+        system.describe(p.module as string)
         const previous = system.logs.level(p.module as string)
         system.logs.setLevel(p.module as string, p.level as LogLevel)
         return { module: p.module, level: p.level, previous }

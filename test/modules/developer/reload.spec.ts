@@ -226,6 +226,20 @@ describe('watching a folder', () => {
     expect(await rpc(node, 'modules.call', { module: 'counter', method: 'version' })).toBe(4)
   })
 
+  it('a configured watch of a module that is not loaded does not stop the interface: the watch begins when it is loaded', async () => {
+    const other = await startDevNode({ config: { watch: ['counter'], watchDebounceMs: 50 } })
+    try {
+      expect(other.kernel.describe('developer').state).toBe('running')
+      expect(await rpc(other, 'modules.watches')).toEqual([])
+      const logs = await rpc<Array<{ message: string }>>(other, 'logs.tail', { module: 'developer' })
+      expect(logs.map(e => e.message)).toContain('will watch counter once it is loaded')
+      await other.kernel.load({ dir })
+      expect(await rpc(other, 'modules.watches')).toEqual([expect.objectContaining({ module: 'counter', dir, debounceMs: 50 })])
+    } finally {
+      await other.stop()
+    }
+  })
+
   it('refuses modules that do not come from a folder, and drops the watch when the module is unloaded', async () => {
     const { defineModule } = await import('../../../src/sdk/index.ts')
     await node.kernel.load(defineModule({ name: 'inline', version: '1.0.0', start: () => ({}) }))
