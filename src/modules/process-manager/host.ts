@@ -43,7 +43,7 @@ export function childProcessHost (init: ChildProcessHostInit = {}): ChildProcess
 
   const acquire = async (execArgv: readonly string[], signal: AbortSignal): Promise<ModuleProcess> => {
     if (execArgv.length === 0) {
-      const spare = pool.take()
+      const spare = await pool.take(signal)
       if (spare !== undefined) return spare
     }
     const process = new ModuleProcess(execArgv)
@@ -144,17 +144,34 @@ class SparePool {
   private ready: ModuleProcess[] = []
   private booting = 0
   private closed = false
+  /** Restarts waiting for a spare that is booting. */
+  private waiting: Array<(spare: ModuleProcess | undefined) => void> = []
 
   constructor (size: number) {
     this.size = size
   }
 
-  take (): ModuleProcess | undefined {
+  /**
+   * A ready spare; else, when one is booting, that one as soon as it is ready (it is further along than a process
+   * booted now, which would also take CPU from it: a crash soon after a restart would otherwise pay two boots at once);
+   * else undefined.
+   */
+  async take (signal: AbortSignal): Promise<ModuleProcess | undefined> {
     while (this.ready.length > 0) {
       const spare = this.ready.shift() as ModuleProcess
-      if (spare.alive && !spare.channel.isClosed) return spare
+      if (usable(spare)) return spare
     }
-    return undefined
+    if (this.closed || this.booting <= this.waiting.length || signal.aborted) return undefined
+    return await new Promise((resolve) => {
+      const onAbort = (): void => { settle(undefined) }
+      const settle = (spare: ModuleProcess | undefined): void => {
+        signal.removeEventListener('abort', onAbort)
+        this.waiting = this.waiting.filter(w => w !== settle)
+        resolve(spare)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.waiting.push(settle)
+    })
   }
 
   refill (): void {
@@ -170,11 +187,15 @@ class SparePool {
       spare.setRef(false)
       spare.ready(AbortSignal.timeout(DEFAULT_START_TIMEOUT_MS)).then(() => {
         this.booting--
+        const waiter = this.waiting[0]
         if (this.closed) spare.kill('SIGKILL')
+        else if (waiter !== undefined && usable(spare)) waiter(spare)
         else this.ready.push(spare)
       }, () => {
         this.booting--
         spare.kill('SIGKILL')
+        // The one waiting for it boots a process of its own.
+        this.waiting[0]?.(undefined)
       })
     }
   }
@@ -187,5 +208,10 @@ class SparePool {
     this.closed = true
     for (const spare of this.ready) spare.kill('SIGKILL')
     this.ready = []
+    for (const waiter of [...this.waiting]) waiter(undefined)
   }
+}
+
+function usable (spare: ModuleProcess): boolean {
+  return spare.alive && !spare.channel.isClosed
 }
