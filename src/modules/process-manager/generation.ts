@@ -1,6 +1,6 @@
 import {
-  CallAbortedError, LogosError, ModuleCrashedError, ModuleNotRunningError, ModuleStartFailedError, QueueFullError, errorFromWire,
-  errorToWire, isLogLevel
+  CallAbortedError, LogosError, ModuleCrashedError, ModuleNotRunningError, ModuleStartFailedError, QueueFullError,
+  errorFromWire, errorToWire, isLogLevel
 } from '../../sdk/index.ts'
 import type {
   CallContext, CallMeta, CallOptions, ErrorWire, EventMeta, KernelPort, LogLevel, MethodEntry, MethodInfo

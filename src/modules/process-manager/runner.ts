@@ -10,8 +10,8 @@
 import { Socket } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import {
-  CallAbortedError, CallTimeoutError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, checkDefinitionAgrees, createModuleContext,
-  errorFromWire, errorToWire, importDefinition, methodEntries
+  CallAbortedError, CallTimeoutError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, checkDefinitionAgrees,
+  createModuleContext, errorFromWire, errorToWire, importDefinition, methodEntries
 } from '../../sdk/index.ts'
 import type {
   CallContext, CallMeta, CallOptions, EventHandler, EventMeta, KernelPort, LogEntry, LogLevel, MethodEntry, MethodInfo,
@@ -82,6 +82,8 @@ class ChildCall implements CallContext, CallMeta {
   /** Why the call was cancelled (the host's reason, or its deadline here): once it is, that is the call's outcome. */
   cancelledWith: Error | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
+  /** When the handler first looked at its signal (the clock is read then, not at every call: that would cost more than the rest of a call here). */
+  private watchedFrom: number | undefined
 
   constructor (channelId: number, id: number, parentId: number | undefined, depth: number, caller: string, method: string, deadline: number | undefined) {
     this.channelId = channelId
@@ -132,12 +134,10 @@ class ChildCall implements CallContext, CallMeta {
     return await (port.dispatch(moduleName, this, target, method, params, { ...options, signal }) as Promise<R>)
   }
 
-  /** The time the call had left when its handler first looked at its signal: a lower bound of its timeout (reading the clock at every call would cost more than the rest of a call here). */
+  /** Its timeout as far as this process knows: the time the call had left when the handler first looked (a lower bound). */
   private timeoutError (): CallTimeoutError {
     return new CallTimeoutError(moduleName, this.method, Math.max(0, Math.round((this.deadline ?? 0) - (this.watchedFrom ?? Date.now()))))
   }
-
-  private watchedFrom: number | undefined
 }
 
 const port: KernelPort = {
