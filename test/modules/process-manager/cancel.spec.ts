@@ -17,7 +17,7 @@ describe('child-process host: deadlines and cancellation', () => {
   const inFlight = async (): Promise<number> => (await node.kernel.call<Row[]>('process-manager', 'processes')).find(r => r.name === 'pm-worker')?.inFlight ?? -1
 
   beforeAll(async () => {
-    node = await startTestNode({ pm: { modules: { 'pm-worker': { cancelGraceMs: 1_000 } } } })
+    node = await startTestNode({ pm: { modules: { 'pm-worker': { cancelGraceMs: 3_000 } } } })
     await node.kernel.load({ dir: fixture('pm-worker') })
     await node.kernel.start('pm-worker')
   })
@@ -58,7 +58,8 @@ describe('child-process host: deadlines and cancellation', () => {
   it('a timed-out call occupies the module until its handler returns: stop waits for it', async () => {
     const done = join(node.kernel.dataDir, 'modules', 'pm-worker', 'stubborn-done')
     await rm(done, { force: true })
-    expect((await rejection(node.kernel.call('pm-worker', 'stubborn', 400, { timeout: 50 }))).code).toBe('ERR_CALL_TIMEOUT')
+    // It answers after 1.2 s, within the grace period (3 s): until then it still counts as in flight.
+    expect((await rejection(node.kernel.call('pm-worker', 'stubborn', 1_200, { timeout: 50 }))).code).toBe('ERR_CALL_TIMEOUT')
     expect(await inFlight()).toBe(1)
     await node.kernel.stop('pm-worker')
     expect(existsSync(done)).toBe(true)
