@@ -18,8 +18,8 @@ import { checkDefinitionAgrees, manifestFromDefinition, readModuleFolder } from 
 import { LogHub } from './log-hub.ts'
 import { TraceBus } from './trace-bus.ts'
 import type {
-  CallContext, CallMeta, CallOptions, DirectoryEntry, EventHandler, EventMeta, Host, InstanceReporter, KernelPort,
-  LoadOptions, LogEntry, LogLevel, MethodEntry, ModuleDefinition, ModuleInstance, ModuleManifest, ModuleSource,
+  CallContext, CallMeta, CallOptions, DirectoryEntry, EventHandler, EventMeta, Host, InstanceReporter, KeptCode,
+  KernelPort, LaunchSpec, LoadOptions, LogEntry, LogLevel, MethodEntry, ModuleDefinition, ModuleInstance, ModuleManifest, ModuleSource,
   ModuleState, StopOptions, SupervisionTrace, SystemAccess, TraceFilter, TraceListener
 } from './types.ts'
 
@@ -109,8 +109,11 @@ class KernelCallContext implements CallContext, CallMeta {
   private readonly upstream: AbortSignal | undefined
   private controller: AbortController | undefined
   private onUpstreamAbort: (() => void) | undefined
+  /** The call's deadline in ms (0: none), made absolute on first use, during the dispatch, so reading it costs nothing otherwise. */
+  private readonly timeoutMs: number
+  private absoluteDeadline: number | undefined
 
-  constructor (kernel: Kernel, id: number, parentId: number | undefined, depth: number, caller: string, callee: string, upstream: AbortSignal | undefined) {
+  constructor (kernel: Kernel, id: number, parentId: number | undefined, depth: number, caller: string, callee: string, upstream: AbortSignal | undefined, timeoutMs: number) {
     this.kernel = kernel
     this.id = id
     this.parentId = parentId
@@ -118,6 +121,17 @@ class KernelCallContext implements CallContext, CallMeta {
     this.caller = caller
     this.callee = callee
     this.upstream = upstream
+    this.timeoutMs = timeoutMs
+  }
+
+  /**
+   * Absolute deadline (ms since the epoch), or undefined for a call without one. Fixed when first read: by the handler
+   * (during the dispatch, for a synchronous one) or by the kernel as soon as the handler returned a promise.
+   */
+  get deadline (): number | undefined {
+    if (this.timeoutMs <= 0) return undefined
+    this.absoluteDeadline ??= Date.now() + this.timeoutMs
+    return this.absoluteDeadline
   }
 
   get signal (): AbortSignal {
@@ -177,7 +191,7 @@ class PendingCall {
     this.ctx = ctx
     this.method = method
     this.timeoutMs = timeoutMs
-    this.deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity
+    this.deadline = ctx.deadline ?? Infinity
     this.startNs = startNs
     this.callerSignal = callerSignal
     this.resolve = resolve
@@ -364,17 +378,20 @@ export class Kernel implements KernelPort {
 
     const wasRunning = rec.state === 'running'
     // The code that runs now, kept in memory: for a module from a folder, the files on disk already hold the new code.
+    // In the kernel's process that is the instance's definition; a host that runs it elsewhere keeps it there (kept).
     const running = rec.definition ?? rec.instance?.definition
+    let kept: KeptCode | undefined
     if (wasRunning) {
       this.setState(rec, 'reloading')
       await this.drain(rec)
-      await this.stopInstance(rec)
+      kept = await this.stopInstance(rec, undefined, running === undefined)
     }
     Object.assign(rec, next)
     let failure: unknown
     try {
       if (wasRunning) await this.launch(rec, options.signal, true)
       else await this.start(name, options)
+      await this.release(kept)
       return
     } catch (err) {
       failure = err
@@ -385,18 +402,28 @@ export class Kernel implements KernelPort {
     if (wasRunning) {
       rec.definition = running ?? previous.definition
       try {
-        await this.launch(rec, options.signal, true)
+        await this.launch(rec, options.signal, true, kept)
         rolledBack = true
       } catch (err) {
         this.fail(rec, err as Error)
       } finally {
         rec.definition = previous.definition
+        await this.release(kept)
       }
     }
     this.publishSupervision(name, 'rolled-back', {
       error: errorToWire(failure), rolledBack, version: previous.manifest.version, rejectedVersion: next.manifest.version
     })
     throw new ReloadFailedError(name, rolledBack, { cause: failure })
+  }
+
+  /** Lets the host drop code it kept for a rollback; its failure changes nothing for the module. */
+  private async release (kept: KeptCode | undefined): Promise<void> {
+    try {
+      await kept?.release()
+    } catch {
+      // The host reports its own trouble; the reload's outcome stands.
+    }
   }
 
   /** Stops every module, dependents before their dependencies, then closes the hosts. */
@@ -460,8 +487,8 @@ export class Kernel implements KernelPort {
     const parentSignal = parent instanceof KernelCallContext ? parent.signal : undefined
     const upstream = parentSignal === undefined ? signal : signal === undefined ? parentSignal : AbortSignal.any([signal, parentSignal])
     if (parentSignal?.aborted === true) return Promise.reject(new CallAbortedError(target, method, { cause: parentSignal.reason }))
-    const ctx = new KernelCallContext(this, ++this.nextCallId, parent?.id, depth, caller, target, upstream)
     const timeoutMs = options?.timeout ?? this.defaultCallTimeoutMs
+    const ctx = new KernelCallContext(this, ++this.nextCallId, parent?.id, depth, caller, target, upstream, timeoutMs)
     const traced = this.trace.active
     const startNs = traced ? process.hrtime.bigint() : 0n
     let result: unknown
@@ -712,7 +739,7 @@ export class Kernel implements KernelPort {
    * Asks the module's host to run it; `inPlace` keeps the current transitional state (reloading) instead of `starting`,
    * and on failure leaves the state to the caller (a reload rolls back).
    */
-  private async launch (rec: ModuleRecord, signal: AbortSignal | undefined, inPlace: boolean): Promise<void> {
+  private async launch (rec: ModuleRecord, signal: AbortSignal | undefined, inPlace: boolean, kept?: KeptCode): Promise<void> {
     const name = rec.manifest.name
     if (!inPlace) this.setState(rec, 'starting')
     try {
@@ -723,7 +750,7 @@ export class Kernel implements KernelPort {
       }
       const dataDir = join(this.dataDir, 'modules', name)
       await mkdir(dataDir, { recursive: true })
-      const instance = await host.launch({
+      const spec: LaunchSpec = {
         manifest: Object.freeze({ ...rec.manifest }),
         entryPath: rec.entryPath,
         definition: rec.definition,
@@ -733,7 +760,9 @@ export class Kernel implements KernelPort {
         reporter: this.reporterFor(rec),
         system: rec.manifest.privileged === true && rec.trusted ? this.system : undefined,
         signal: combineSignals([signal, this.lifetime.signal], this.startTimeoutMs)
-      })
+      }
+      // A rollback starts the code its host kept; anything else, the code the record names.
+      const instance = await (kept !== undefined ? kept.relaunch(spec) : host.launch(spec))
       rec.instance = instance
       rec.methods = instance.methods
       rec.startedAt = Date.now()
@@ -781,13 +810,18 @@ export class Kernel implements KernelPort {
     }
   }
 
-  private async stopInstance (rec: ModuleRecord, signal?: AbortSignal): Promise<void> {
+  /** Stops the instance; with `keep`, through `stopAndKeep` when its host offers it, and returns what it kept. */
+  private async stopInstance (rec: ModuleRecord, signal?: AbortSignal, keep = false): Promise<KeptCode | undefined> {
     const instance = rec.instance
     rec.instance = undefined
     rec.methods = NO_METHODS
     rec.startedAt = undefined
     try {
-      if (instance !== undefined) await instance.stop({ signal: combineSignals([signal], this.stopTimeoutMs) })
+      if (instance === undefined) return undefined
+      const options = { signal: combineSignals([signal], this.stopTimeoutMs) }
+      if (keep && instance.stopAndKeep !== undefined) return await instance.stopAndKeep(options)
+      await instance.stop(options)
+      return undefined
     } finally {
       this.dropSubscriptions(rec.manifest.name)
     }

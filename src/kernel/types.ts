@@ -46,6 +46,8 @@ export interface CallContext {
   /** The calling module's name, or "external" for calls from outside the kernel. */
   readonly caller: string
   readonly signal: AbortSignal | undefined
+  /** Absolute deadline (ms since the epoch) when the call has one; `signal` fires when it passes. */
+  readonly deadline?: number | undefined
   call: <R = unknown>(target: string, method: string, params?: unknown, options?: CallOptions) => Promise<R>
 }
 
@@ -253,7 +255,21 @@ export interface ModuleInstance {
   readonly definition?: ModuleDefinition
   readonly events: ReadonlyArray<{ name: string, description?: string }>
   stop: (options: { signal: AbortSignal }) => Promise<void>
+  /**
+   * Optional, for hosts that run a module's code outside the kernel's process (so it has no `definition`): stops the
+   * module as `stop` does, but keeps its code loaded where it ran. A reload calls it instead of `stop`, so that when the
+   * new code fails the code that ran before can start again (its folder already holds the new code by then).
+   */
+  stopAndKeep?: (options: { signal: AbortSignal }) => Promise<KeptCode | undefined>
   info: () => ProcessInfo | undefined
+}
+
+/** A stopped module's code, still loaded by its host (see ModuleInstance.stopAndKeep). */
+export interface KeptCode {
+  /** Starts the kept code again (a reload's rollback), as `Host.launch` starts a module. */
+  relaunch: (spec: LaunchSpec) => Promise<ModuleInstance>
+  /** The kept code is not needed any more (the new code runs); nothing once it was relaunched. */
+  release: () => Promise<void>
 }
 
 /** What a module instance may ask of the kernel (and what a child process's port forwards). */

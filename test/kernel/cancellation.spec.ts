@@ -137,3 +137,31 @@ describe('cancellation', () => {
     expect(kernel.logs.tail('talker')).toHaveLength(0)
   })
 })
+
+describe('call deadlines', () => {
+  it('a handler sees its call\'s absolute deadline, and none when the call has none', async () => {
+    const dir = await tempDir()
+    const kernel = new Kernel({ dataDir: dir.path })
+    try {
+      await kernel.load(defineModule({
+        name: 'clock',
+        version: '1.0.0',
+        start: () => ({ methods: { sync: (_p: unknown, call) => call.deadline, later: async (_p: unknown, call) => { await new Promise(resolve => setTimeout(resolve, 30)); return call.deadline } } })
+      }))
+      await kernel.start('clock')
+      // Fixed when the call is made (the dispatch runs synchronously within kernel.call), not when the handler reads it.
+      for (const method of ['sync', 'later']) {
+        const t0 = Date.now()
+        const pending = kernel.call<number>('clock', method, undefined, { timeout: 5_000 })
+        const t1 = Date.now()
+        const deadline = await pending
+        expect(deadline).toBeGreaterThanOrEqual(t0 + 5_000)
+        expect(deadline).toBeLessThanOrEqual(t1 + 5_000)
+      }
+      expect(await kernel.call('clock', 'sync', undefined, { timeout: 0 })).toBeUndefined()
+    } finally {
+      await kernel.shutdown()
+      await dir.remove()
+    }
+  })
+})

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Kernel, ReloadFailedError } from '../../src/kernel/index.ts'
-import type { TraceRecord } from '../../src/kernel/index.ts'
+import { Kernel, ReloadFailedError, createModuleContext, importDefinition, methodEntries } from '../../src/kernel/index.ts'
+import type { Host, KeptCode, LaunchSpec, ModuleDefinition, ModuleInstance, TraceRecord } from '../../src/kernel/index.ts'
 
 let dataDir: string
 let kernel: Kernel
@@ -89,5 +89,49 @@ describe('kernel reload', () => {
     expect(kernel.state('seq')).toBe('running')
     expect(await kernel.call('seq', 'v')).toBe(version)
     expect(kernel.describe('seq').version).toBe(`${version}.0.0`)
+  })
+
+  it('rolls back through the code a host kept, for hosts whose instances carry no definition', async () => {
+    // Like a host that runs modules in other processes: the kernel never sees the definition, only the host has it.
+    const counts = { relaunched: 0, released: 0 }
+    const run = async (definition: ModuleDefinition, spec: LaunchSpec): Promise<ModuleInstance> => {
+      const { ctx, dispose } = createModuleContext({ manifest: spec.manifest, dataDir: spec.dataDir, config: spec.config, port: spec.port })
+      const runtime = await definition.start(ctx)
+      const stop = async (): Promise<void> => { dispose() }
+      return {
+        methods: methodEntries(runtime),
+        events: [],
+        info: () => undefined,
+        stop,
+        stopAndKeep: async (): Promise<KeptCode> => {
+          await stop()
+          let relaunched = false
+          return {
+            relaunch: async (next) => { relaunched = true; counts.relaunched++; return await run(definition, next) },
+            release: async () => { if (!relaunched) counts.released++ }
+          }
+        }
+      }
+    }
+    const keeping: Host = {
+      name: 'keeping',
+      launch: async (spec) => await run(await importDefinition(spec.entryPath as string, spec.manifest, { fresh: true }), spec)
+    }
+    kernel.registerHost(keeping)
+    const dir = join(dataDir, 'kept')
+    await mkdir(dir)
+    await writeModule(dir, '1.0.0', 'return { methods: { v: () => 1 } }')
+    await kernel.load({ dir }, { host: 'keeping' })
+    await kernel.start('swap')
+    await writeModule(dir, '2.0.0', 'throw new Error(\'broken\')')
+    const err = await kernel.reload('swap').catch((e: unknown) => e)
+    expect((err as ReloadFailedError).data).toEqual({ module: 'swap', rolledBack: true })
+    expect(await kernel.call('swap', 'v')).toBe(1)
+    expect(counts).toEqual({ relaunched: 1, released: 0 })
+    // A good version: the kept code is released, not relaunched.
+    await writeModule(dir, '3.0.0', 'return { methods: { v: () => 3 } }')
+    await kernel.reload('swap')
+    expect(await kernel.call('swap', 'v')).toBe(3)
+    expect(counts).toEqual({ relaunched: 1, released: 1 })
   })
 })

@@ -101,4 +101,20 @@ describe('architecture', () => {
     }
     expect(offenders).toEqual([])
   })
+
+  it('modules use the kernel\'s log levels and definition checks through the SDK instead of copies of them', async () => {
+    // The browser UI (basecamp/ui) runs outside Node and cannot import the SDK.
+    const COPIES: Array<[RegExp, string]> = [
+      [/'trace',\s*'debug',\s*'info',\s*'warn',\s*'error'/, 'a list of the log levels (LOG_LEVELS, isLogLevel)'],
+      [/trace:\s*0,\s*debug:\s*1/, 'a rank of the log levels (levelEnabled)'],
+      [/as the module's code says/, 'the definition-agrees-with-manifest check (checkDefinitionAgrees)']
+    ]
+    const offenders: string[] = []
+    for (const file of await sourceFiles(join(src, 'modules'))) {
+      if (relative(src, file).startsWith('modules/basecamp/ui/')) continue
+      const text = await readFile(file, 'utf8')
+      for (const [pattern, what] of COPIES) if (pattern.test(text)) offenders.push(`${relative(root, file)}: ${what}`)
+    }
+    expect(offenders).toEqual([])
+  })
 })

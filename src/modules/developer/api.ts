@@ -1,4 +1,5 @@
 import { isAbsolute } from 'node:path'
+import { LOG_LEVELS, levelEnabled } from '../../sdk/index.ts'
 import type { DirectoryEntry, JsonSchema, LogEntry, LogLevel, SystemAccess, TraceRecord } from '../../sdk/index.ts'
 import type { ActivityLog } from './activity.ts'
 import type { ClientQueue } from './client-queue.ts'
@@ -77,11 +78,9 @@ export interface ModuleRow {
 }
 
 const NAME: JsonSchema = { type: 'string', minLength: 1, maxLength: 64, description: 'a module name' }
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error']
 const TRACE_TYPES = ['call', 'event', 'lifecycle', 'supervision']
 const MODULE_LIST: JsonSchema = { type: 'array', items: NAME, maxItems: MAX_FILTER_MODULES }
 const SUBSCRIPTION: JsonSchema = { type: 'string', minLength: 1, maxLength: 64 }
-const RANK: Record<string, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 }
 
 /** The method table. Names are `area.verb`; params are one object (by name) or an array in the order listed. */
 export function createApi (deps: ApiDeps): Map<string, RpcMethod> {
@@ -286,20 +285,24 @@ export function createApi (deps: ApiDeps): Map<string, RpcMethod> {
       params: [
         { name: 'module', schema: NAME },
         { name: 'limit', schema: { type: 'integer', minimum: 1, maximum: MAX_LOG_TAIL } },
-        { name: 'level', schema: { type: 'string', enum: LEVELS }, description: 'only entries at this level or above' }
+        { name: 'level', schema: { type: 'string', enum: [...LOG_LEVELS] }, description: 'only entries at this level or above' }
       ],
       result: { name: 'entries', schema: { type: 'array', items: ref('LogEntry') } },
       handler: (p) => {
         const entries = system.logs.tail(p.module as string | undefined, (p.limit as number | undefined) ?? 100)
-        return p.level === undefined ? entries : entries.filter(e => (RANK[e.level] as number) >= (RANK[p.level as string] as number))
+        const min = p.level as LogLevel | undefined
+        return min === undefined ? entries : entries.filter(e => levelEnabled(min, e.level))
       }
     },
     {
       name: 'logs.setLevel',
       summary: 'Sets a module\'s log level at run time; returns the previous one',
-      params: [{ name: 'module', schema: NAME, required: true }, { name: 'level', schema: { type: 'string', enum: LEVELS }, required: true }],
+      params: [{ name: 'module', schema: NAME, required: true }, { name: 'level', schema: { type: 'string', enum: [...LOG_LEVELS] }, required: true }],
       result: { name: 'levels', schema: { type: 'object', properties: { module: { type: 'string' }, level: ref('LogLevel'), previous: ref('LogLevel') } } },
+      errors: ['ERR_MODULE_NOT_FOUND'],
       handler: (p) => {
+        // Only modules that are loaded: the kernel keeps a level per name it is given, and clients are not to grow that.
+        system.describe(p.module as string)
         const previous = system.logs.level(p.module as string)
         system.logs.setLevel(p.module as string, p.level as LogLevel)
         return { module: p.module, level: p.level, previous }
@@ -315,17 +318,17 @@ export function createApi (deps: ApiDeps): Map<string, RpcMethod> {
     {
       name: 'logs.subscribe',
       summary: 'Streams new log entries as `logs.entries` notifications (WebSocket only); returns the subscription id',
-      params: [{ name: 'modules', schema: MODULE_LIST }, { name: 'level', schema: { type: 'string', enum: LEVELS } }],
+      params: [{ name: 'modules', schema: MODULE_LIST }, { name: 'level', schema: { type: 'string', enum: [...LOG_LEVELS] } }],
       result: { name: 'subscription', schema: { type: 'string' } },
       websocketOnly: true,
       errors: ['ERR_DEV_NEEDS_WEBSOCKET', 'ERR_DEV_LIMIT_REACHED'],
       handler: (p, session) => {
         const queue = subscribeQueue(session, 'logs.subscribe')
         const modules = p.modules === undefined || (p.modules as string[]).length === 0 ? undefined : new Set(p.modules as string[])
-        const min = p.level === undefined ? 0 : RANK[p.level as string] as number
+        const min = p.level as LogLevel | undefined
         return queue.subscribe('logs', (push) => system.logs.subscribe((entry: LogEntry) => {
           if (modules !== undefined && !modules.has(entry.module)) return
-          if ((RANK[entry.level] as number) < min) return
+          if (min !== undefined && !levelEnabled(min, entry.level)) return
           push(entry)
         }))
       }

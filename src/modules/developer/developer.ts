@@ -43,7 +43,36 @@ export const developer = defineModule({
     const offUnloaded = ctx.on('directory', 'module:unloaded', (payload) => {
       watcher?.unwatch((payload as { name: string }).name)
     })
+    /**
+     * A module the configuration names is watched whenever it is loaded: at the start, or when it is loaded later
+     * (one that is not loaded yet must not keep the developer interface from starting). A module that cannot be
+     * watched is logged and skipped.
+     */
+    const watchConfigured = (name: string): void => {
+      if (watcher === undefined || watcher.get(name) !== undefined) return
+      let source: string | undefined
+      try {
+        source = system.describe(name).source
+      } catch {
+        ctx.log.info(`will watch ${name} once it is loaded`)
+        return
+      }
+      if (source === undefined || !isAbsolute(source)) {
+        ctx.log.warn(`cannot watch ${name}: it was not loaded from a folder`)
+        return
+      }
+      try {
+        watcher.watch(name, source, config.watchDebounceMs)
+      } catch (err) {
+        ctx.log.warn(`cannot watch ${name}: ${(err as Error).message}`)
+      }
+    }
+    const offLoaded = ctx.on('directory', 'module:loaded', (payload) => {
+      const name = (payload as { name: string }).name
+      if (config.watch.includes(name)) watchConfigured(name)
+    })
     const cleanup = async (): Promise<void> => {
+      offLoaded()
       offUnloaded()
       watcher?.close()
       if (server !== undefined) await server.close()
@@ -89,11 +118,7 @@ export const developer = defineModule({
       const bound = await server.listen()
       endpoint = { url: bound.url, ws: bound.ws, pid: process.pid, startedAt }
       await writeEndpoint(ctx.dataDir, endpoint)
-      for (const name of config.watch) {
-        const source = system.describe(name).source
-        if (source === undefined || !isAbsolute(source)) ctx.log.warn(`cannot watch ${name}: it was not loaded from a folder`)
-        else watcher.watch(name, source, config.watchDebounceMs)
-      }
+      for (const name of config.watch) watchConfigured(name)
       ctx.log.info(`developer interface at ${endpoint.url} (token in ${ctx.dataDir}/token)`)
     } catch (err) {
       await cleanup()

@@ -1,3 +1,4 @@
+import { LOG_LEVELS } from '../../sdk/index.ts'
 import type { JsonSchema } from '../../sdk/index.ts'
 
 /**
@@ -6,7 +7,7 @@ import type { JsonSchema } from '../../sdk/index.ts'
  */
 
 const STATE: JsonSchema = { type: 'string', enum: ['resolved', 'starting', 'running', 'stopping', 'stopped', 'restarting', 'reloading', 'failed'] }
-const LEVEL: JsonSchema = { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error'] }
+const LEVEL: JsonSchema = { type: 'string', enum: [...LOG_LEVELS] }
 const ERROR_WIRE: JsonSchema = {
   type: 'object',
   description: 'A LogosError in wire form: stable code, message, retryable, structured data, optional cause',

@@ -67,6 +67,14 @@ export const DEFAULT_STOP_GRACE_MS = 5_000
 /** After SIGTERM, this long before SIGKILL. */
 export const DEFAULT_KILL_GRACE_MS = 2_000
 
+/**
+ * A call the kernel gave up on (deadline, the caller's abort) is cancelled in the module's process; its handler then
+ * gets this long to return before the host stops counting it as in flight. As long as the stop hook's grace: a
+ * handler told to stop is expected to stop about as promptly as a module told to stop, and a stubborn one (or one
+ * that never answers) holds its place for a bounded time only.
+ */
+export const DEFAULT_CANCEL_GRACE_MS = 5_000
+
 /** After SIGKILL the kernel reaps at once; waiting longer than this means a zombie we cannot do anything about. */
 export const KILL_WAIT_MS = 5_000
 

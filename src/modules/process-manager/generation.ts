@@ -1,6 +1,6 @@
 import {
-  CallAbortedError, ModuleCrashedError, ModuleNotRunningError, ModuleStartFailedError, QueueFullError, errorFromWire,
-  errorToWire
+  CallAbortedError, LogosError, ModuleCrashedError, ModuleNotRunningError, ModuleStartFailedError, QueueFullError,
+  errorFromWire, errorToWire, isLogLevel
 } from '../../sdk/index.ts'
 import type {
   CallContext, CallMeta, CallOptions, ErrorWire, EventMeta, KernelPort, LogLevel, MethodEntry, MethodInfo
@@ -38,13 +38,15 @@ export interface CrashDetail {
   error?: ErrorWire
 }
 
-const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error'])
-
 interface RemoteCall {
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
+  /** The kernel's context of the call: calls the handler makes are made as its children. */
+  ctx: CallContext
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
+  /** Once cancelled: the end of its grace period, when the host stops waiting for the handler's answer. */
+  grace: ReturnType<typeof setTimeout> | undefined
 }
 
 export interface GenerationInit {
@@ -74,6 +76,9 @@ export class Generation {
   stopError: ErrorWire | undefined
   /** Its stop hook overstayed the grace period and was cut short. */
   stopTimedOut = false
+  /** Stopped for a reload with its code kept loaded: the process lives on, held (see stop). */
+  held = false
+  private onStopped: (() => void) | undefined
   private stopping = false
   private serving = false
   private readonly port: KernelPort
@@ -87,6 +92,10 @@ export class Generation {
   private heartbeat: ReturnType<typeof setInterval> | undefined
   private pingSeq = 0
   private lastPongAt = 0
+  /** Time the node's own event loop was stalled since the last answer (see startHeartbeat). */
+  private stalledMs = 0
+  /** When the module last answered a heartbeat. */
+  heartbeatAt: number | undefined
   private lastCpu: { micros: number, at: number } | undefined
   private killedFor: DownReason | undefined
 
@@ -110,6 +119,11 @@ export class Generation {
     return this.process.pid
   }
 
+  /** Calls in flight to the process, cancelled ones whose handler has not answered yet included. */
+  get inFlight (): number {
+    return this.pending.size
+  }
+
   /** Sends INIT and resolves once the module serves; rejects with ModuleStartFailedError or PmSpawnFailedError. */
   async start (init: InitMessage, signal: AbortSignal): Promise<void> {
     if (this.down !== undefined || !this.process.alive) throw this.diedEarly()
@@ -131,44 +145,75 @@ export class Generation {
     this.startHeartbeat()
   }
 
-  /** A call to the module: it crosses the channel with its call meta, so nested calls link to it in traces. */
+  /**
+   * A call to the module: it crosses the channel with its call meta (so nested calls link to it in traces) and its
+   * absolute deadline. When the kernel gives up on it (the call's signal fires: deadline, the caller's abort, its
+   * parent's cancellation), the module's process is told to abort the handler's signal; the call stays in flight
+   * until the handler answers or the grace period ends (see cancel).
+   */
   call (method: string, params: unknown, ctx: CallContext): Promise<unknown> {
     if (this.down !== undefined) return Promise.reject(this.crashError())
     if (this.stopping) return Promise.reject(new ModuleNotRunningError(this.name, 'stopping'))
     if (this.pending.size >= MAX_IN_FLIGHT) return Promise.reject(new QueueFullError(`calls in flight to "${this.name}"`, MAX_IN_FLIGHT))
     const id = ++this.nextId
     try {
-      this.process.channel.send([P_CALL, id, method, params, ctx.id, ctx.parentId, ctx.depth, ctx.caller])
+      this.process.channel.send([P_CALL, id, method, params, ctx.id, ctx.parentId, ctx.depth, ctx.caller, ctx.deadline])
     } catch (err) {
       return Promise.reject(this.sendFailure(err, `the parameters of ${this.name}.${method}`))
     }
     const signal = ctx.signal
     return new Promise((resolve, reject) => {
-      const call: RemoteCall = { resolve, reject, signal, onAbort: undefined }
-      if (signal !== undefined) {
-        call.onAbort = () => {
-          if (!this.pending.delete(id)) return
-          this.trySend([P_CANCEL, id])
-          reject(new CallAbortedError(this.name, method, { cause: signal.reason }))
-        }
-        signal.addEventListener('abort', call.onAbort, { once: true })
-      }
+      const call: RemoteCall = { resolve, reject, ctx, signal, onAbort: undefined, grace: undefined }
       this.pending.set(id, call)
+      if (signal !== undefined) {
+        call.onAbort = () => { this.cancel(id, call, method) }
+        if (signal.aborted) call.onAbort()
+        else signal.addEventListener('abort', call.onAbort, { once: true })
+      }
     })
   }
 
   /**
-   * Stops the process: its stop hook within the grace period, then SIGTERM, then SIGKILL (at once when `signal`
-   * fires). Resolves once it has exited; rejects with the stop hook's failure, if it failed.
+   * The kernel gave up on a call: the handler's signal is aborted in the module's process, with the same reason. The
+   * handler's answer (ignored by then: the caller has its error) is the acknowledgement that frees its place; one that
+   * does not come within cancelGraceMs is not waited for any longer, so a stubborn handler, or one that never answers,
+   * cannot hold places in flight forever.
    */
-  async stop (signal: AbortSignal): Promise<{ escalated: 'none' | 'SIGTERM' | 'SIGKILL' }> {
+  private cancel (id: number, call: RemoteCall, method: string): void {
+    if (call.grace !== undefined || this.pending.get(id) !== call) return
+    const reason: unknown = call.signal?.reason
+    const error = reason instanceof LogosError ? reason : new CallAbortedError(this.name, method, { cause: reason })
+    this.trySend([P_CANCEL, id, errorToWire(error)])
+    call.grace = setTimeout(() => {
+      if (this.pending.get(id) !== call) return
+      this.pending.delete(id)
+      call.reject(error)
+    }, this.policy.cancelGraceMs)
+    call.grace.unref()
+  }
+
+  /**
+   * Stops the process: its stop hook within the grace period, then SIGTERM, then SIGKILL (at once when `signal`
+   * fires). Resolves once it has exited; the stop hook's failure is in `stopError`. With `keep` (a reload), a module
+   * whose hook ended cleanly keeps its code loaded and the process lives on: `held`, resolved without an exit.
+   */
+  async stop (signal: AbortSignal, keep = false): Promise<{ escalated: 'none' | 'SIGTERM' | 'SIGKILL' }> {
     this.stopping = true
     this.stopHeartbeat()
     let escalated: 'none' | 'SIGTERM' | 'SIGKILL' = 'none'
     if (this.process.alive) {
-      this.trySend([P_STOP, this.policy.stopGraceMs])
-      // A margin over the grace: the child itself gives up on its hook at stopGraceMs and then exits.
-      if (!await this.waitExit(this.policy.stopGraceMs + 500, signal)) {
+      const stopped = new Promise<void>((resolve) => { this.onStopped = resolve })
+      this.trySend([P_STOP, this.policy.stopGraceMs, keep])
+      // A margin over the grace: the child itself gives up on its hook at stopGraceMs and then exits (or, kept, answers).
+      let exitWaitMs = this.policy.stopGraceMs + 500
+      if (keep) {
+        const answered = await this.within(Promise.race([stopped, this.process.finished]), exitWaitMs, signal)
+        if (this.held && this.process.alive) return { escalated }
+        this.held = false
+        // It answered that it could not keep its code (its hook failed or overstayed): it exits now. Else it is stuck.
+        exitWaitMs = answered ? exitWaitMs : 0
+      }
+      if (!await this.waitExit(exitWaitMs, signal)) {
         escalated = 'SIGTERM'
         this.process.kill('SIGTERM')
         if (!await this.waitExit(this.policy.killGraceMs, signal)) {
@@ -238,6 +283,7 @@ export class Generation {
     const error = this.stopping ? new ModuleNotRunningError(this.name, 'stopped') : this.crashError()
     for (const call of this.pending.values()) {
       if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort)
+      clearTimeout(call.grace)
       call.reject(error)
     }
     this.pending.clear()
@@ -272,11 +318,16 @@ export class Generation {
 
   private async waitExit (ms: number, signal?: AbortSignal): Promise<boolean> {
     if (!this.process.alive) return true
+    return await this.within(this.process.finished, ms, signal)
+  }
+
+  /** Whether `event` happened within `ms` (false at once when `signal` fires). */
+  private async within (event: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted === true) return false
     let timer: ReturnType<typeof setTimeout> | undefined
     let onAbort: (() => void) | undefined
-    const exited = await Promise.race([
-      this.process.finished.then(() => true),
+    const happened = await Promise.race([
+      event.then(() => true),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => { resolve(false) }, ms)
         onAbort = () => { resolve(false) }
@@ -285,18 +336,29 @@ export class Generation {
     ])
     clearTimeout(timer)
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
-    return exited
+    return happened
   }
 
+  /**
+   * Pings every intervalMs; a module silent for longer than timeoutMs is hung. Silent means silent while the node
+   * listened: when the node's own event loop stalls (a long synchronous task in another module, a GC pause), the
+   * module's answers wait unread in the socket and this check runs before they are read. So the time a check comes late
+   * is credited (the node was not listening), and a module that still looks silent is judged once more after the
+   * socket has been read (setImmediate runs after the event loop's poll phase), before it is killed.
+   */
   private startHeartbeat (): void {
     const { intervalMs, timeoutMs } = this.policy.heartbeat
     if (intervalMs <= 0) return
     this.lastPongAt = Date.now()
+    let due = this.lastPongAt + intervalMs
+    const silent = (): boolean => this.down === undefined && !this.stopping && Date.now() - this.lastPongAt - this.stalledMs > timeoutMs
     this.heartbeat = setInterval(() => {
       if (this.down !== undefined) return
-      if (Date.now() - this.lastPongAt > timeoutMs) {
-        this.kill('hung')
-        return
+      const now = Date.now()
+      if (now > due) this.stalledMs += now - due
+      due = now + intervalMs
+      if (silent()) {
+        setImmediate(() => { if (silent()) this.kill('hung') })
       }
       this.trySend([P_PING, ++this.pingSeq, this.port.logLevel(this.name)])
     }, intervalMs)
@@ -313,6 +375,8 @@ export class Generation {
   private pong (cpuMicros: number, rssBytes: number): void {
     const now = performance.now()
     this.lastPongAt = Date.now()
+    this.heartbeatAt = this.lastPongAt
+    this.stalledMs = 0
     if (this.lastCpu !== undefined && now > this.lastCpu.at) {
       this.cpuPercent = Math.max(0, ((cpuMicros - this.lastCpu.micros) / 1000) / (now - this.lastCpu.at) * 100)
     }
@@ -334,7 +398,7 @@ export class Generation {
         this.settle(m[1] as number, false, m[2])
         return
       case C_CALL:
-        this.nestedCall(m[1] as number, m[2] as string, m[3] as string, m[4], m[5] as CallMeta | undefined, m[6] as number | undefined)
+        this.nestedCall(m[1] as number, m[2] as string, m[3] as string, m[4], m[5] as CallMeta | undefined, m[6] as number | undefined, m[7] as number | undefined)
         return
       case C_CANCEL:
         this.nested.get(m[1] as number)?.abort()
@@ -352,7 +416,7 @@ export class Generation {
         return
       }
       case C_LOG: {
-        const level = LEVELS.has(m[1] as string) ? m[1] as LogLevel : 'info'
+        const level: LogLevel = isLogLevel(m[1]) ? m[1] : 'info'
         const entry = { at: typeof m[4] === 'number' ? m[4] : Date.now(), module: this.name, level, message: String(m[2]) }
         this.port.log(m[3] === undefined ? entry : { ...entry, fields: m[3] as Record<string, unknown> })
         return
@@ -369,6 +433,8 @@ export class Generation {
       case C_STOPPED:
         if (m[1] !== undefined) this.stopError = m[1] as ErrorWire
         this.stopTimedOut = m[2] === true
+        this.held = m[3] === true
+        this.onStopped?.()
         return
       case C_FATAL:
         this.fatal = m[1] as ErrorWire
@@ -394,12 +460,16 @@ export class Generation {
     if (call === undefined) return
     this.pending.delete(id)
     if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort)
+    clearTimeout(call.grace)
     if (ok) call.resolve(value)
     else call.reject(errorFromWire(value as ErrorWire))
   }
 
-  /** A call the module makes: through the kernel, with its parent call's meta, cancellable from the child. */
-  private nestedCall (id: number, target: string, method: string, params: unknown, parent: CallMeta | undefined, timeout: number | undefined): void {
+  /**
+   * A call the module makes: through the kernel, cancellable from the child. Made within a call still in flight here, it
+   * is made as that call's child (the kernel cancels it with its parent); else with the parent's meta, for the trace.
+   */
+  private nestedCall (id: number, target: string, method: string, params: unknown, parent: CallMeta | undefined, timeout: number | undefined, parentChannel: number | undefined): void {
     if (this.nested.size >= MAX_IN_FLIGHT) {
       this.trySend([P_ERROR, id, errorToWire(new QueueFullError(`calls in flight from "${this.name}"`, MAX_IN_FLIGHT))])
       return
@@ -407,7 +477,10 @@ export class Generation {
     const controller = new AbortController()
     this.nested.set(id, controller)
     const options: CallOptions = timeout === undefined ? { signal: controller.signal } : { signal: controller.signal, timeout }
-    const meta = parent === undefined ? undefined : { id: parent.id, parentId: parent.parentId, depth: Math.max(0, parent.depth), caller: parent.caller }
+    const within = parentChannel === undefined ? undefined : this.pending.get(parentChannel)
+    const meta: CallMeta | undefined = within !== undefined && within.ctx.id === parent?.id
+      ? within.ctx
+      : parent === undefined ? undefined : { id: parent.id, parentId: parent.parentId, depth: Math.max(0, parent.depth), caller: parent.caller }
     this.port.dispatch(this.name, meta, target, method, params, options).then(
       (value) => {
         if (!this.nested.delete(id)) return

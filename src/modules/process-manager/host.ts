@@ -1,5 +1,5 @@
 import { HostUnsupportedError, ModuleStartFailedError } from '../../sdk/index.ts'
-import type { Host, LaunchSpec, ModuleInstance, SystemAccess } from '../../sdk/index.ts'
+import type { Host, KeptCode, LaunchSpec, ModuleInstance, SystemAccess } from '../../sdk/index.ts'
 import { CHILD_PROCESS_HOST, DEFAULT_SPARES, DEFAULT_START_TIMEOUT_MS, KILL_WAIT_MS } from './constants.ts'
 import { ModuleProcess } from './module-process.ts'
 import { resolvePolicy } from './options.ts'
@@ -37,11 +37,13 @@ export interface ChildProcessHost extends Host {
 export function childProcessHost (init: ChildProcessHostInit = {}): ChildProcessHost {
   const supervisors = new Map<string, Supervisor>()
   const pool = new SparePool(init.spares ?? DEFAULT_SPARES)
+  /** Processes holding a reloaded module's previous code, until the reload is over. */
+  const held = new Set<ModuleProcess>()
   let closed = false
 
   const acquire = async (execArgv: readonly string[], signal: AbortSignal): Promise<ModuleProcess> => {
     if (execArgv.length === 0) {
-      const spare = pool.take()
+      const spare = await pool.take(signal)
       if (spare !== undefined) return spare
     }
     const process = new ModuleProcess(execArgv)
@@ -59,42 +61,74 @@ export function childProcessHost (init: ChildProcessHostInit = {}): ChildProcess
   const policyOf = (name: string, hostOptions?: Record<string, unknown>): HostPolicy =>
     hostOptions === undefined ? structuredClone(supervisors.get(name)?.policy ?? resolve(name)) : resolve(name, hostOptions)
 
+  /**
+   * A reload stopped a module and its process kept the code (see Supervisor.stopAndKeep): the kernel relaunches it there
+   * if the new code fails (a rollback), or releases it (the process ends) once the new code runs.
+   */
+  const keep = (process: ModuleProcess): KeptCode => {
+    held.add(process)
+    let done = false
+    return {
+      relaunch: async (spec) => {
+        if (done || !held.delete(process)) throw new ModuleStartFailedError(spec.manifest.name, { cause: new Error('its kept code is gone') })
+        done = true
+        return await launch(spec, process)
+      },
+      release: async () => {
+        if (done) return
+        done = true
+        held.delete(process)
+        process.kill('SIGKILL')
+        await process.finished
+      }
+    }
+  }
+
+  const launch = async (spec: LaunchSpec, heldProcess?: ModuleProcess): Promise<ModuleInstance> => {
+    const name = spec.manifest.name
+    if (closed) {
+      heldProcess?.kill('SIGKILL')
+      throw new ModuleStartFailedError(name, { cause: new Error('the child-process host is closed') })
+    }
+    if (spec.entryPath === undefined) throw new HostUnsupportedError(CHILD_PROCESS_HOST, name, 'a module defined in code has no entry file another process could load')
+    const policy = resolve(name, spec.manifest.hostOptions)
+    const supervisor: Supervisor = new Supervisor({
+      spec,
+      policy,
+      acquire,
+      keep,
+      held: heldProcess,
+      launched: () => { if (!closed) pool.refill() },
+      dependents: () => {
+        try {
+          return init.system?.describe(name).dependents ?? []
+        } catch {
+          return []
+        }
+      },
+      ended: (s) => { if (supervisors.get(name) === s) supervisors.delete(name) },
+      random: init.random
+    })
+    supervisors.set(name, supervisor)
+    try {
+      return await supervisor.launch(spec.signal)
+    } catch (err) {
+      if (supervisors.get(name) === supervisor) supervisors.delete(name)
+      throw err
+    }
+  }
+
   return {
     name: CHILD_PROCESS_HOST,
-    async launch (spec: LaunchSpec): Promise<ModuleInstance> {
-      const name = spec.manifest.name
-      if (closed) throw new ModuleStartFailedError(name, { cause: new Error('the child-process host is closed') })
-      if (spec.entryPath === undefined) throw new HostUnsupportedError(CHILD_PROCESS_HOST, name, 'a module defined in code has no entry file another process could load')
-      const policy = resolve(name, spec.manifest.hostOptions)
-      const supervisor: Supervisor = new Supervisor({
-        spec,
-        policy,
-        acquire,
-        launched: () => { if (!closed) pool.refill() },
-        dependents: () => {
-          try {
-            return init.system?.describe(name).dependents ?? []
-          } catch {
-            return []
-          }
-        },
-        ended: (s) => { if (supervisors.get(name) === s) supervisors.delete(name) },
-        random: init.random
-      })
-      supervisors.set(name, supervisor)
-      try {
-        return await supervisor.launch(spec.signal)
-      } catch (err) {
-        if (supervisors.get(name) === supervisor) supervisors.delete(name)
-        throw err
-      }
-    },
+    launch: async (spec: LaunchSpec): Promise<ModuleInstance> => await launch(spec),
     processes: () => [...supervisors.values()].map(s => s.summary()).sort((a, b) => a.name.localeCompare(b.name)),
     policyOf,
     spares: () => pool.pids(),
     async close (): Promise<void> {
       closed = true
       pool.close()
+      for (const process of held) process.kill('SIGKILL')
+      held.clear()
       // Normally the kernel has stopped every module first; whatever still runs goes now, within a bounded time.
       await Promise.all([...supervisors.values()].map(async (s) => {
         await s.stop(AbortSignal.timeout(s.policy.stopGraceMs + s.policy.killGraceMs + KILL_WAIT_MS)).catch(() => {})
@@ -110,17 +144,34 @@ class SparePool {
   private ready: ModuleProcess[] = []
   private booting = 0
   private closed = false
+  /** Restarts waiting for a spare that is booting. */
+  private waiting: Array<(spare: ModuleProcess | undefined) => void> = []
 
   constructor (size: number) {
     this.size = size
   }
 
-  take (): ModuleProcess | undefined {
+  /**
+   * A ready spare; else, when one is booting, that one as soon as it is ready (it is further along than a process
+   * booted now, which would also take CPU from it: a crash soon after a restart would otherwise pay two boots at once);
+   * else undefined.
+   */
+  async take (signal: AbortSignal): Promise<ModuleProcess | undefined> {
     while (this.ready.length > 0) {
       const spare = this.ready.shift() as ModuleProcess
-      if (spare.alive && !spare.channel.isClosed) return spare
+      if (usable(spare)) return spare
     }
-    return undefined
+    if (this.closed || this.booting <= this.waiting.length || signal.aborted) return undefined
+    return await new Promise((resolve) => {
+      const onAbort = (): void => { settle(undefined) }
+      const settle = (spare: ModuleProcess | undefined): void => {
+        signal.removeEventListener('abort', onAbort)
+        this.waiting = this.waiting.filter(w => w !== settle)
+        resolve(spare)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.waiting.push(settle)
+    })
   }
 
   refill (): void {
@@ -136,11 +187,15 @@ class SparePool {
       spare.setRef(false)
       spare.ready(AbortSignal.timeout(DEFAULT_START_TIMEOUT_MS)).then(() => {
         this.booting--
+        const waiter = this.waiting[0]
         if (this.closed) spare.kill('SIGKILL')
+        else if (waiter !== undefined && usable(spare)) waiter(spare)
         else this.ready.push(spare)
       }, () => {
         this.booting--
         spare.kill('SIGKILL')
+        // The one waiting for it boots a process of its own.
+        this.waiting[0]?.(undefined)
       })
     }
   }
@@ -153,5 +208,10 @@ class SparePool {
     this.closed = true
     for (const spare of this.ready) spare.kill('SIGKILL')
     this.ready = []
+    for (const waiter of [...this.waiting]) waiter(undefined)
   }
+}
+
+function usable (spare: ModuleProcess): boolean {
+  return spare.alive && !spare.channel.isClosed
 }

@@ -1,5 +1,5 @@
 import {
-  DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, DEFAULT_BACKOFF_FACTOR, DEFAULT_BACKOFF_JITTER, DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, DEFAULT_CANCEL_GRACE_MS, DEFAULT_BACKOFF_FACTOR, DEFAULT_BACKOFF_JITTER, DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_INTENSITY_MAX_RESTARTS, DEFAULT_INTENSITY_WITHIN_MS, DEFAULT_KILL_GRACE_MS,
   DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_RESET_AFTER_MS, DEFAULT_RESTART, DEFAULT_SPARES, DEFAULT_START_TIMEOUT_MS,
   DEFAULT_STOP_GRACE_MS
@@ -35,6 +35,8 @@ export interface HostPolicy {
   startTimeoutMs: number
   stopGraceMs: number
   killGraceMs: number
+  /** A cancelled call's handler gets this long to return before the host stops counting it (it never waits longer). */
+  cancelGraceMs: number
   /** Extra Node flags for this module's process (such as --max-old-space-size); such a process is never a spare. */
   execArgv: string[]
 }
@@ -49,6 +51,7 @@ export const DEFAULT_POLICY: Readonly<HostPolicy> = Object.freeze({
   startTimeoutMs: DEFAULT_START_TIMEOUT_MS,
   stopGraceMs: DEFAULT_STOP_GRACE_MS,
   killGraceMs: DEFAULT_KILL_GRACE_MS,
+  cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
   execArgv: []
 }) as Readonly<HostPolicy>
 
@@ -113,6 +116,7 @@ function checkPolicy (module: string, p: Record<string, unknown>): HostPolicy {
     startTimeoutMs: num('startTimeoutMs', p.startTimeoutMs, 1),
     stopGraceMs: num('stopGraceMs', p.stopGraceMs, 0),
     killGraceMs: num('killGraceMs', p.killGraceMs, 0),
+    cancelGraceMs: num('cancelGraceMs', p.cancelGraceMs, 0),
     execArgv: []
   }
   if (policy.backoff.capMs < policy.backoff.baseMs) fail('backoff.capMs', `at least backoff.baseMs (${policy.backoff.baseMs})`, policy.backoff.capMs)

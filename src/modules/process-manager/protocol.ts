@@ -9,9 +9,17 @@ import type { LogLevel, ModuleManifest } from '../../sdk/index.ts'
 // parent -> child
 /** [INIT, InitMessage]: become this module. */
 export const P_INIT = 1
-/** [CALL, id, method, params, callId, parentId, depth, caller]: serve a call. */
+/**
+ * [CALL, id, method, params, callId, parentId, depth, caller, deadline]: serve a call. `deadline` is absolute (ms since
+ * the epoch, both processes read the same clock) or undefined; the module's process aborts the handler's signal when
+ * it passes, even before the host's CANCEL arrives.
+ */
 export const P_CALL = 2
-/** [CANCEL, id]: the caller gave up; abort the handler's signal. */
+/**
+ * [CANCEL, id, ErrorWire]: the kernel gave up on the call (its deadline passed, its caller aborted, its parent was
+ * cancelled): abort the handler's signal with that reason. The handler's answer, whenever it comes, is the
+ * acknowledgement; until then (or the host's grace period) the call still counts as in flight.
+ */
 export const P_CANCEL = 3
 /** [RESULT, id, value]: the reply to the child's call `id`. */
 export const P_RESULT = 4
@@ -21,7 +29,10 @@ export const P_ERROR = 5
 export const P_EVENT = 6
 /** [PING, seq, logLevel]: are you alive? (and the module's current log level). */
 export const P_PING = 7
-/** [STOP, graceMs]: run the stop hook within graceMs, answer STOPPED, exit. */
+/**
+ * [STOP, graceMs, keep]: run the stop hook within graceMs, answer STOPPED, exit. With `keep` (a reload), a module that
+ * stopped cleanly keeps its code loaded and the process stays, held, until a reuse INIT (rollback) or its end.
+ */
 export const P_STOP = 8
 
 // child -> parent
@@ -35,7 +46,11 @@ export const C_START_FAILED = 22
 export const C_RESULT = 23
 /** [ERROR, id, ErrorWire] */
 export const C_ERROR = 24
-/** [CALL, id, target, method, params, parent: CallMeta | undefined, timeout | undefined]: a call made by the module. */
+/**
+ * [CALL, id, target, method, params, parent: CallMeta | undefined, timeout | undefined, parentChannelId | undefined]: a
+ * call made by the module; `parentChannelId` is the id (in the parent's CALL) of the call it was made in, so that the
+ * kernel cancels it with that call.
+ */
 export const C_CALL = 25
 /** [CANCEL, id]: the module aborted its call `id`. */
 export const C_CANCEL = 26
@@ -49,7 +64,10 @@ export const C_UNSUBSCRIBE = 29
 export const C_LOG = 30
 /** [PONG, seq, cpuMicros, rssBytes]: cumulative CPU time (user + system) and resident memory. */
 export const C_PONG = 31
-/** [STOPPED, ErrorWire | undefined, timedOut]: the stop hook ended (its failure, or cut short at the grace); exit follows. */
+/**
+ * [STOPPED, ErrorWire | undefined, timedOut, held]: the stop hook ended (its failure, or cut short at the grace); exit
+ * follows, unless `held`.
+ */
 export const C_STOPPED = 32
 /** [FATAL, ErrorWire]: an uncaught exception is about to end the process. */
 export const C_FATAL = 33
@@ -60,4 +78,6 @@ export interface InitMessage {
   dataDir: string
   config: Record<string, unknown>
   logLevel: LogLevel
+  /** Start the code this (held) process already holds instead of importing the entry: a reload's rollback. */
+  reuse?: boolean
 }

@@ -10,8 +10,8 @@
 import { Socket } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import {
-  BadManifestError, CallAbortedError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, createModuleContext,
-  errorFromWire, errorToWire, importDefinition, methodEntries
+  CallAbortedError, CallTimeoutError, MethodNotFoundError, ModuleNotRunningError, QueueFullError, checkDefinitionAgrees,
+  createModuleContext, errorFromWire, errorToWire, importDefinition, methodEntries
 } from '../../sdk/index.ts'
 import type {
   CallContext, CallMeta, CallOptions, EventHandler, EventMeta, KernelPort, LogEntry, LogLevel, MethodEntry, MethodInfo,
@@ -53,7 +53,9 @@ interface OutgoingCall {
 
 let moduleName = '(spare)'
 let logLevel: LogLevel = 'info'
-let state: 'waiting' | 'starting' | 'running' | 'stopping' = 'waiting'
+/** `held`: its module stopped for a reload, its code still loaded, in case the new code fails and this one runs again. */
+let state: 'waiting' | 'starting' | 'running' | 'stopping' | 'held' = 'waiting'
+let definition: ModuleDefinition | undefined
 let methods: Map<string, MethodEntry> = new Map()
 let runtime: ModuleRuntime | undefined
 let dispose: (() => void) | undefined
@@ -63,39 +65,78 @@ const subscriptions = new Map<number, EventHandler>()
 let nextCallId = 0
 let nextSubscriptionId = 0
 
-/** The context of a call the module serves. Its signal is made on first use: most handlers never look at it. */
+/**
+ * The context of a call the module serves. Its signal is made on first use (most handlers never look at it); it fires
+ * when the host cancels the call (with the kernel's reason) or, on this side, when the call's deadline passes.
+ */
 class ChildCall implements CallContext, CallMeta {
   readonly id: number
   readonly parentId: number | undefined
   readonly depth: number
   readonly caller: string
+  readonly deadline: number | undefined
   readonly method: string
+  /** The id of this call on the channel (the host's CALL), which the calls it makes name as their parent. */
+  readonly channelId: number
   private controller: AbortController | undefined
-  private cancelled = false
+  /** Why the call was cancelled (the host's reason, or its deadline here): once it is, that is the call's outcome. */
+  cancelledWith: Error | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  /** When the handler first looked at its signal (the clock is read then, not at every call: that would cost more than the rest of a call here). */
+  private watchedFrom: number | undefined
 
-  constructor (id: number, parentId: number | undefined, depth: number, caller: string, method: string) {
+  constructor (channelId: number, id: number, parentId: number | undefined, depth: number, caller: string, method: string, deadline: number | undefined) {
+    this.channelId = channelId
     this.id = id
     this.parentId = parentId
     this.depth = depth
     this.caller = caller
     this.method = method
+    this.deadline = deadline
   }
 
   get signal (): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController()
-      if (this.cancelled) this.controller.abort(new CallAbortedError(moduleName, this.method))
+      if (this.cancelledWith !== undefined) {
+        this.controller.abort(this.cancelledWith)
+      } else if (this.deadline !== undefined) {
+        // The deadline is enforced here too: the handler hears of it even if the host's CANCEL is late.
+        this.watchedFrom = Date.now()
+        const left = this.deadline - this.watchedFrom
+        if (left <= 0) {
+          this.cancel(this.timeoutError())
+        } else {
+          this.timer = setTimeout(() => { this.cancel(this.timeoutError()) }, left)
+          this.timer.unref()
+        }
+      }
     }
     return this.controller.signal
   }
 
-  cancel (): void {
-    this.cancelled = true
-    this.controller?.abort(new CallAbortedError(moduleName, this.method))
+  cancel (reason: Error): void {
+    if (this.cancelledWith !== undefined) return
+    this.cancelledWith = reason
+    this.release()
+    this.controller?.abort(reason)
   }
 
+  /** The handler answered: no deadline to watch any more. */
+  release (): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  /** A call made while serving this one is cancelled with it (the kernel does the same on its side). */
   async call<R = unknown> (target: string, method: string, params?: unknown, options?: CallOptions): Promise<R> {
-    return await (port.dispatch(moduleName, this, target, method, params, options) as Promise<R>)
+    const signal = options?.signal === undefined ? this.signal : AbortSignal.any([options.signal, this.signal])
+    return await (port.dispatch(moduleName, this, target, method, params, { ...options, signal }) as Promise<R>)
+  }
+
+  /** Its timeout as far as this process knows: the time the call had left when the handler first looked (a lower bound). */
+  private timeoutError (): CallTimeoutError {
+    return new CallTimeoutError(moduleName, this.method, Math.max(0, Math.round((this.deadline ?? 0) - (this.watchedFrom ?? Date.now()))))
   }
 }
 
@@ -107,7 +148,7 @@ const port: KernelPort = {
     const id = ++nextCallId
     const meta = parent === undefined ? undefined : { id: parent.id, parentId: parent.parentId, depth: parent.depth, caller: parent.caller }
     try {
-      channel.send([C_CALL, id, target, method, params, meta, options?.timeout])
+      channel.send([C_CALL, id, target, method, params, meta, options?.timeout, parent instanceof ChildCall ? parent.channelId : undefined])
     } catch (err) {
       return Promise.reject(err instanceof PmNotSerializableError ? new PmNotSerializableError(`the parameters of ${target}.${method}`, { cause: err.cause }) : err)
     }
@@ -175,7 +216,7 @@ function replyError (id: number, err: unknown): void {
   trySend([C_ERROR, id, { name: wire.name, code: wire.code, message: wire.message, retryable: wire.retryable, stack: wire.stack }])
 }
 
-function serve (id: number, method: string, params: unknown, callId: number, parentId: number | undefined, depth: number, caller: string): void {
+function serve (id: number, method: string, params: unknown, callId: number, parentId: number | undefined, depth: number, caller: string, deadline: number | undefined): void {
   if (state !== 'running') {
     replyError(id, new ModuleNotRunningError(moduleName, state))
     return
@@ -185,23 +226,50 @@ function serve (id: number, method: string, params: unknown, callId: number, par
     replyError(id, new MethodNotFoundError(moduleName, method, [...methods.keys()]))
     return
   }
-  const ctx = new ChildCall(callId, parentId, depth, caller, method)
+  const ctx = new ChildCall(id, callId, parentId, depth, caller, method, deadline)
   let result: unknown
   try {
     result = entry.invoke(params, ctx)
   } catch (err) {
-    replyError(id, err)
+    ctx.release()
+    replyError(id, ctx.cancelledWith ?? err)
     return
   }
   if (result instanceof Promise) {
     serving.set(id, ctx)
     result.then(
-      (value: unknown) => { serving.delete(id); reply(id, method, value) },
-      (err: unknown) => { serving.delete(id); replyError(id, err) }
+      (value: unknown) => { done(id, ctx, true, value) },
+      (err: unknown) => { done(id, ctx, false, err) }
     )
   } else {
-    reply(id, method, result)
+    done(id, ctx, true, result)
   }
+}
+
+/**
+ * The handler answered. A call cancelled meanwhile (by the host, or by its deadline here) ends with the reason, as
+ * in the kernel's process, where the caller has the timeout or abort error by then: a handler that stops early on its
+ * signal cannot turn a timed-out call into a success.
+ */
+function done (id: number, ctx: ChildCall, ok: boolean, value: unknown): void {
+  if (serving.get(id) === ctx) serving.delete(id)
+  ctx.release()
+  if (ctx.cancelledWith !== undefined) replyError(id, ctx.cancelledWith)
+  else if (ok) reply(id, ctx.method, value)
+  else replyError(id, value)
+}
+
+/**
+ * The host gave up on a call: its handler's signal fires with the kernel's reason. Its entry goes now (a cancel is
+ * told once), so a handler that never answers holds nothing here; its answer, if it comes, still goes to the host,
+ * which counts the call in flight until then (or its grace period).
+ */
+function cancel (id: number, reason: unknown): void {
+  const ctx = serving.get(id)
+  if (ctx === undefined) return
+  serving.delete(id)
+  const error = reason === undefined ? new CallAbortedError(moduleName, ctx.method) : errorFromWire(reason as Parameters<typeof errorFromWire>[0])
+  ctx.cancel(error)
 }
 
 function settle (id: number, ok: boolean, value: unknown): void {
@@ -228,16 +296,17 @@ function deliver (subscriptionId: number, payload: unknown, source: string, even
   }
 }
 
+/** Becomes the module: imports its entry and starts it; or, with `reuse`, starts again the code this process holds. */
 async function init (message: InitMessage): Promise<void> {
   state = 'starting'
   moduleName = message.manifest.name
   logLevel = message.logLevel
   process.title = `logos-module ${moduleName}`
-  let definition: ModuleDefinition
   try {
-    definition = await importDefinition(message.entryPath, message.manifest)
-    if (definition.name !== undefined && definition.name !== message.manifest.name) throw new BadManifestError('name', `"${definition.name}" as the module's code says`, message.manifest.name, message.entryPath)
-    if (definition.version !== undefined && definition.version !== message.manifest.version) throw new BadManifestError('version', `"${definition.version}" as the module's code says`, message.manifest.version, message.entryPath)
+    if (message.reuse !== true || definition === undefined) {
+      definition = await importDefinition(message.entryPath, message.manifest)
+      checkDefinitionAgrees(definition, message.manifest, message.entryPath)
+    }
     const handle = createModuleContext({ manifest: message.manifest, dataDir: message.dataDir, config: message.config, port })
     dispose = handle.dispose
     runtime = await definition.start(handle.ctx)
@@ -251,13 +320,17 @@ async function init (message: InitMessage): Promise<void> {
     return
   }
   const infos: MethodInfo[] = [...methods.values()].map(({ invoke: _invoke, ...info }) => info)
-  const events = Object.entries(definition.events ?? {}).map(([name, e]) => e.description === undefined ? { name } : { name, description: e.description })
+  const events = Object.entries(definition?.events ?? {}).map(([name, e]) => e.description === undefined ? { name } : { name, description: e.description })
   state = 'running'
   channel.send([C_READY, infos, events, process.memoryUsage.rss()])
 }
 
-async function stop (graceMs: number): Promise<void> {
-  if (state === 'stopping') return
+/**
+ * Runs the module's stop hook within graceMs, answers STOPPED and exits; with `keep` (a reload), a module that stopped
+ * cleanly leaves its code loaded and the process waits, held, for a reuse INIT (the reload failed) or its end.
+ */
+async function stop (graceMs: number, keep: boolean): Promise<void> {
+  if (state === 'stopping' || state === 'held') return
   state = 'stopping'
   const signal = AbortSignal.timeout(graceMs)
   let failure: unknown
@@ -275,7 +348,16 @@ async function stop (graceMs: number): Promise<void> {
     }
   }
   dispose?.()
-  trySend([C_STOPPED, failure === undefined || timedOut ? undefined : errorToWire(failure), timedOut])
+  dispose = undefined
+  // A hook cut short may still be releasing what the module held: only a clean stop leaves code fit to start again.
+  if (keep && failure === undefined && !timedOut) {
+    state = 'held'
+    runtime = undefined
+    methods = new Map()
+    trySend([C_STOPPED, undefined, false, true])
+    return
+  }
+  trySend([C_STOPPED, failure === undefined || timedOut ? undefined : errorToWire(failure), timedOut, false])
   exitAfterFlush(0)
 }
 
@@ -288,7 +370,7 @@ function exitAfterFlush (code: number): void {
 function onMessage (m: Message): void {
   switch (m[0]) {
     case P_CALL:
-      serve(m[1] as number, m[2] as string, m[3], m[4] as number, m[5] as number | undefined, m[6] as number, m[7] as string)
+      serve(m[1] as number, m[2] as string, m[3], m[4] as number, m[5] as number | undefined, m[6] as number, m[7] as string, m[8] as number | undefined)
       return
     case P_RESULT:
       settle(m[1] as number, true, m[2])
@@ -297,7 +379,7 @@ function onMessage (m: Message): void {
       settle(m[1] as number, false, m[2])
       return
     case P_CANCEL:
-      serving.get(m[1] as number)?.cancel()
+      cancel(m[1] as number, m[2])
       return
     case P_EVENT:
       deliver(m[1] as number, m[2], m[3] as string, m[4] as string, m[5] as number, m[6] as number | undefined)
@@ -309,10 +391,10 @@ function onMessage (m: Message): void {
       return
     }
     case P_INIT:
-      if (state === 'waiting') void init(m[1] as InitMessage)
+      if (state === 'waiting' || (state === 'held' && (m[1] as InitMessage).reuse === true)) void init(m[1] as InitMessage)
       return
     case P_STOP:
-      void stop(m[1] as number)
+      void stop(m[1] as number, m[2] === true)
   }
 }
 

@@ -1,5 +1,5 @@
 import { ModuleStartFailedError, combineSignals, delay, errorFromWire, errorToWire } from '../../sdk/index.ts'
-import type { LaunchSpec, ModuleInstance, ProcessInfo } from '../../sdk/index.ts'
+import type { KeptCode, LaunchSpec, ModuleInstance, ProcessInfo } from '../../sdk/index.ts'
 import { RestartWindow, backoffDelay } from './backoff.ts'
 import { PmNotRestartedError, PmRestartIntensityError } from './errors.ts'
 import { Generation } from './generation.ts'
@@ -21,6 +21,10 @@ export interface SupervisorInit {
   dependents: () => string[]
   /** The supervisor is done (stopped, or left the module down). */
   ended: (supervisor: Supervisor) => void
+  /** A process whose module stopped for a reload with its code kept: made into what the kernel may relaunch. */
+  keep: (process: ModuleProcess) => KeptCode
+  /** A held process (see Generation.stop) to start the module in, once, with the code it holds (a rollback). */
+  held?: ModuleProcess
   random?: () => number
 }
 
@@ -35,6 +39,10 @@ export interface SupervisedProcess {
   cpuPercent?: number
   rssBytes?: number
   memoryLimitBytes?: number
+  /** Calls in flight to its process, cancelled ones whose handler has not answered yet (within the grace) included. */
+  inFlight: number
+  /** When its process last answered a heartbeat (ms since the epoch). */
+  heartbeatAt?: number
   lastCrash?: CrashDetail & { at: number }
 }
 
@@ -73,14 +81,28 @@ export class Supervisor {
 
   /** Stops the module for good: cancels a pending restart, then stops its process gracefully (see Generation.stop). */
   async stop (signal: AbortSignal): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'down') return
+    await this.end(signal, false)
+  }
+
+  /**
+   * Stops the module for a reload: as `stop`, but a module that stops cleanly keeps its code loaded in its process, so
+   * that the kernel can start it again if the new code fails (undefined when it could not be kept).
+   */
+  async stopAndKeep (signal: AbortSignal): Promise<KeptCode | undefined> {
+    return await this.end(signal, true)
+  }
+
+  private async end (signal: AbortSignal, keep: boolean): Promise<KeptCode | undefined> {
+    if (this.state === 'stopped' || this.state === 'down') return undefined
     this.state = 'stopping'
     this.halt.abort()
     await this.recovery
     const generation = this.generation
     let stopError: Error | undefined
+    let kept: KeptCode | undefined
     if (generation !== undefined && generation.process.alive) {
-      const { escalated } = await generation.stop(signal)
+      const { escalated } = await generation.stop(signal, keep)
+      if (generation.held) kept = this.init.keep(generation.process)
       if (escalated !== 'none' || generation.stopTimedOut) {
         const what = escalated === 'none' ? 'its stop hook was cut short' : `${escalated} sent`
         this.init.spec.port.log({ at: Date.now(), module: this.name, level: 'warn', message: `its stop took longer than ${this.policy.stopGraceMs} ms: ${what}`, fields: { pid: generation.pid, escalated } })
@@ -90,6 +112,7 @@ export class Supervisor {
     this.state = 'stopped'
     this.init.ended(this)
     if (stopError !== undefined) throw stopError
+    return kept
   }
 
   info (): ProcessInfo {
@@ -102,10 +125,11 @@ export class Supervisor {
 
   summary (): SupervisedProcess {
     const info = this.info()
-    const out: SupervisedProcess = { name: this.name, state: this.state, pid: info.pid, restart: this.policy.restart, restarts: this.restarts, startedAt: info.startedAt }
+    const out: SupervisedProcess = { name: this.name, state: this.state, pid: info.pid, restart: this.policy.restart, restarts: this.restarts, startedAt: info.startedAt, inFlight: this.generation?.inFlight ?? 0 }
     if (info.cpuPercent !== undefined) out.cpuPercent = info.cpuPercent
     if (info.rssBytes !== undefined) out.rssBytes = info.rssBytes
     if (this.policy.memoryLimitBytes > 0) out.memoryLimitBytes = this.policy.memoryLimitBytes
+    if (this.generation?.heartbeatAt !== undefined) out.heartbeatAt = this.generation.heartbeatAt
     if (this.lastCrash !== undefined) out.lastCrash = this.lastCrash
     return out
   }
@@ -115,15 +139,19 @@ export class Supervisor {
       methods: generation.methods,
       events: generation.events,
       info: () => this.info(),
-      stop: async ({ signal }) => { await this.stop(signal) }
+      stop: async ({ signal }) => { await this.stop(signal) },
+      stopAndKeep: async ({ signal }) => await this.stopAndKeep(signal)
     }
   }
 
   private async startGeneration (signal: AbortSignal): Promise<Generation> {
     const { spec } = this.init
+    // A rollback's first process is the held one, which starts the code it kept; every later one reads the folder.
+    const held = this.init.held
+    this.init.held = undefined
     let process: ModuleProcess
     try {
-      process = await this.init.acquire(this.policy.execArgv, signal)
+      process = held ?? await this.init.acquire(this.policy.execArgv, signal)
     } catch (err) {
       this.init.launched()
       throw err instanceof ModuleStartFailedError ? err : new ModuleStartFailedError(this.name, { cause: err })
@@ -144,6 +172,7 @@ export class Supervisor {
       config: spec.config,
       logLevel: spec.port.logLevel(this.name)
     }
+    if (held !== undefined) init.reuse = true
     try {
       await generation.start(init, signal)
     } catch (err) {

@@ -14,6 +14,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEVELOPER_DIR = join(ROOT, 'src/modules/developer')
 export const FIXTURES = join(ROOT, 'test/fixtures/developer')
 export const CHAIN = ['alpha', 'beta', 'gamma'].map(n => join(FIXTURES, 'modules', n))
+export const PROCESS_MANAGER_DIR = join(ROOT, 'src/modules/process-manager')
 
 export interface NodeUnderTest {
   kernel: Kernel
@@ -24,11 +25,15 @@ export interface NodeUnderTest {
   stop: () => Promise<void>
 }
 
-/** A kernel with the developer module (trusted, as the node's distribution loads it) and the given modules, started. */
-export async function startDevNode (options: { modules?: ModuleSource[], config?: Record<string, unknown>, dataDir?: string, callWaitMs?: number } = {}): Promise<NodeUnderTest> {
+/**
+ * A kernel with the developer module (trusted, as the node's distribution loads it) and the given modules, started;
+ * with `processManager` (its configuration), the process manager too, for modules in processes of their own.
+ */
+export async function startDevNode (options: { modules?: ModuleSource[], config?: Record<string, unknown>, dataDir?: string, callWaitMs?: number, processManager?: Record<string, unknown> } = {}): Promise<NodeUnderTest> {
   const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'logos-dev-test-'))
   const kernel = new Kernel({ dataDir, config: { developer: options.config ?? {} }, callWaitMs: options.callWaitMs })
   await kernel.load({ dir: DEVELOPER_DIR }, { trusted: true })
+  if (options.processManager !== undefined) await kernel.load({ dir: PROCESS_MANAGER_DIR }, { trusted: true, config: options.processManager })
   for (const source of options.modules ?? []) await kernel.load(source)
   const results = await kernel.startAll()
   const failed = results.filter(r => r.error !== undefined)

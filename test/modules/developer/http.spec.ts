@@ -256,6 +256,10 @@ describe('developer interface over HTTP: methods', () => {
     const infoOnly = await rpc<Array<{ message: string }>>(node, 'logs.tail', { module: 'alpha', level: 'info' })
     expect(infoOnly.map(e => e.message)).toEqual(['an info line'])
     await rpc(node, 'logs.setLevel', { module: 'alpha', level: 'info' })
+    // Only for modules that are loaded: a client cannot make the node keep levels for any name it likes.
+    const refused = await rpcError(node, 'logs.setLevel', { module: 'no-such-module', level: 'debug' })
+    expect(refused).toMatchObject({ code: -32000, data: { code: 'ERR_MODULE_NOT_FOUND' } })
+    expect(node.kernel.logs.level('no-such-module')).toBe('info')
   })
 
   it('load, stop, start and unload a module from a folder; privileged ones are refused', async () => {

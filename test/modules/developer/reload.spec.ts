@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { isAlive } from '../process-manager/helpers.ts'
 import { CHAIN, rpc, rpcError, startDevNode, waitUntil, WsClient } from './harness.ts'
 import type { NodeUnderTest } from './harness.ts'
 
@@ -21,24 +22,29 @@ async function writeCounter (options: { version: string, value: number, startMs?
   await writeFile(join(dir, 'index.ts'), body)
 }
 
-/** Callers that call counter.version in a loop over HTTP until stopped; every outcome is kept. */
-function callLoad (workers: number): { stop: () => Promise<Array<Array<number | string>>>, slowestMs: () => number } {
+/** One call of the load: when it was made and answered (ms since the epoch, the node's clock: same process) and its outcome. */
+interface Timed { start: number, end: number, outcome: number | string }
+
+/** Callers that call counter.version in a loop over HTTP until stopped; every outcome is kept, with its times. */
+function callLoad (workers: number): { stop: () => Promise<Array<Array<number | string>>>, timeline: Timed[] } {
   let stopping = false
-  let slowest = 0
+  const timeline: Timed[] = []
   const results = Array.from({ length: workers }, () => [] as Array<number | string>)
   const running = results.map(async (out) => {
     while (!stopping) {
-      const t0 = performance.now()
+      const start = Date.now()
+      let outcome: number | string
       try {
-        out.push(await rpc<number>(node, 'modules.call', { module: 'counter', method: 'version' }))
+        outcome = await rpc<number>(node, 'modules.call', { module: 'counter', method: 'version' })
       } catch (err) {
-        out.push(`failed: ${(err as Error).message}`)
+        outcome = `failed: ${(err as Error).message}`
       }
-      slowest = Math.max(slowest, performance.now() - t0)
+      out.push(outcome)
+      timeline.push({ start, end: Date.now(), outcome })
     }
   })
   return {
-    slowestMs: () => slowest,
+    timeline,
     stop: async () => {
       stopping = true
       await Promise.all(running)
@@ -51,7 +57,7 @@ const pause = async (ms: number): Promise<void> => { await new Promise(resolve =
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'logos-dev-reload-'))
-  node = await startDevNode({ modules: CHAIN.map(d => ({ dir: d })) })
+  node = await startDevNode({ modules: CHAIN.map(d => ({ dir: d })), processManager: { spares: 1 } })
 })
 afterAll(async () => {
   await node.stop()
@@ -94,17 +100,29 @@ describe('hot reload', () => {
     expect(all.filter(r => typeof r === 'string')).toEqual([])
     expect(all).toContain(1)
     expect(all).toContain(2)
-    // Some calls arrived during the swap (the new code takes 80 ms to start) and waited for it rather than failing.
-    expect(load.slowestMs()).toBeGreaterThan(40)
     // Each caller sees the old code, then the new, never back.
     for (const series of results) expect(series.slice(series.indexOf(2))).not.toContain(1)
     await trace.waitFor(() => trace.items(sub).length >= 2)
-    expect(trace.items(sub).map(r => `${String(r.from)}->${String(r.to)}`)).toEqual(['running->reloading', 'reloading->running'])
+    const swap = trace.items<{ from: string, to: string, at: number }>(sub)
+    expect(swap.map(r => `${r.from}->${r.to}`)).toEqual(['running->reloading', 'reloading->running'])
+    // Calls made during the swap (the new code takes 80 ms to start) waited for it rather than failed: made after the
+    // module went reloading, answered after it ran again, by the new code.
+    const reloading = swap[0] as { at: number }
+    const running = swap[1] as { at: number }
+    const waited = load.timeline.filter(c => c.start > reloading.at && c.start < running.at)
+    expect(waited.length).toBeGreaterThan(0)
+    for (const c of waited) expect(c).toMatchObject({ outcome: 2, end: expect.any(Number) as number })
+    for (const c of waited) expect(c.end).toBeGreaterThanOrEqual(running.at)
     expect((await rpc<{ version: string }>(node, 'modules.describe', { name: 'counter' })).version).toBe('2.0.0')
     await trace.close()
   })
 
-  it('rolls back code that fails to start: the previous code runs again, calls keep succeeding, and it is reported', async () => {
+  it.each(['in-process', 'child-process'])('rolls back code that fails to start (%s): the previous code runs again, calls keep succeeding, and it is reported', async (host) => {
+    if (host !== 'in-process') {
+      await rpc(node, 'modules.unload', { name: 'counter' })
+      await rpc(node, 'modules.load', { dir, host })
+    }
+    const pid = (await rpc<{ process?: { pid: number } }>(node, 'modules.describe', { name: 'counter' })).process?.pid
     const trace = await WsClient.connect(node.ws, { token: node.token })
     const sub = await trace.call<string>('trace.subscribe', { types: ['lifecycle', 'supervision', 'event'], modules: ['counter', 'developer'] })
     const load = callLoad(6)
@@ -135,6 +153,19 @@ describe('hot reload', () => {
     const recent = await rpc<{ recentErrors: Array<{ type: string, action?: string }> }>(node, 'modules.recent', { name: 'counter' })
     expect(recent.recentErrors.filter(e => e.type === 'supervision').map(e => e.action)).toEqual(['rolled-back', 'rolled-back'])
     await trace.close()
+    // In a process of its own, the code that ran before runs again in the very process that kept it; a good version
+    // then goes into a new process, and the one that kept the old code is gone.
+    const after = await rpc<{ host: string, process?: { pid: number } }>(node, 'modules.describe', { name: 'counter' })
+    expect(after.host).toBe(host)
+    expect(after.process?.pid).toBe(pid)
+    await writeCounter({ version: '4.0.0', value: 4 })
+    expect(await rpc(node, 'modules.reload', { name: 'counter' })).toMatchObject({ ok: true, version: '4.0.0' })
+    expect(await rpc(node, 'modules.call', { module: 'counter', method: 'version' })).toBe(4)
+    if (host !== 'in-process') {
+      const pidAfter = (await rpc<{ process?: { pid: number } }>(node, 'modules.describe', { name: 'counter' })).process?.pid
+      expect(pidAfter).not.toBe(pid)
+      await waitUntil(() => !isAlive(pid as number))
+    }
   })
 
   it('serialises concurrent reloads of one module', async () => {
@@ -164,8 +195,10 @@ describe('hot reload', () => {
 
 describe('watching a folder', () => {
   it('reloads once after a burst of changes, rolls back broken saves, and stops when unwatched', async () => {
-    const watch = await rpc<{ module: string, dir: string, debounceMs: number }>(node, 'modules.watch', { name: 'counter', debounceMs: 150 })
-    expect(watch).toMatchObject({ module: 'counter', dir, debounceMs: 150 })
+    // A quiet period well above the gaps between the saves below, so that a slow machine still sees one burst.
+    const debounceMs = 600
+    const watch = await rpc<{ module: string, dir: string, debounceMs: number }>(node, 'modules.watch', { name: 'counter', debounceMs })
+    expect(watch).toMatchObject({ module: 'counter', dir, debounceMs })
     expect((await rpc<Array<{ name: string, watching: boolean }>>(node, 'modules.list')).find(r => r.name === 'counter')?.watching).toBe(true)
     // An editor saving in several steps: one reload.
     for (let i = 0; i < 4; i++) {
@@ -173,7 +206,8 @@ describe('watching a folder', () => {
       await pause(20)
     }
     await waitUntil(async () => await rpc(node, 'modules.call', { module: 'counter', method: 'version' }) === 4)
-    await pause(400)
+    // No second reload follows (one would come a quiet period after a change seen late).
+    await pause(debounceMs + 200)
     type Watch = { reloads: number, last?: { ok: boolean, trigger: string, version: string, rolledBack?: boolean, error?: { code: string } } }
     let [info] = await rpc<Watch[]>(node, 'modules.watches')
     expect(info?.reloads).toBe(1)
@@ -193,6 +227,20 @@ describe('watching a folder', () => {
     await writeCounter({ version: '7.0.0', value: 7 })
     await pause(500)
     expect(await rpc(node, 'modules.call', { module: 'counter', method: 'version' })).toBe(4)
+  })
+
+  it('a configured watch of a module that is not loaded does not stop the interface: the watch begins when it is loaded', async () => {
+    const other = await startDevNode({ config: { watch: ['counter'], watchDebounceMs: 50 } })
+    try {
+      expect(other.kernel.describe('developer').state).toBe('running')
+      expect(await rpc(other, 'modules.watches')).toEqual([])
+      const logs = await rpc<Array<{ message: string }>>(other, 'logs.tail', { module: 'developer' })
+      expect(logs.map(e => e.message)).toContain('will watch counter once it is loaded')
+      await other.kernel.load({ dir })
+      expect(await rpc(other, 'modules.watches')).toEqual([expect.objectContaining({ module: 'counter', dir, debounceMs: 50 })])
+    } finally {
+      await other.stop()
+    }
   })
 
   it('refuses modules that do not come from a folder, and drops the watch when the module is unloaded', async () => {

@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import { fixture, isAlive, startTestNode, supervision, until } from './helpers.ts'
+import type { TestNode } from './helpers.ts'
+
+type Round = 'running' | 'adoption' | 'boot'
 
 /**
- * While a healthy module serves a steady call load, kill -9 another module's process at random moments, many times:
- * no call to the healthy one is lost, and the killed one comes back every time.
+ * While a healthy module serves a steady call load, kill -9 another module's process at random moments, many times,
+ * in the three windows that matter: while it serves; while a spare is being made into it (the spare dies with it);
+ * and while its replacement boots (spares gone, so the new process is killed before it serves). No call to the
+ * healthy one is lost, and the killed one comes back every time.
  */
 describe('child-process host: chaos', () => {
-  it('kill -9 at random moments: zero lost calls to the healthy module, the victim back every time', async () => {
-    const KILLS = 15
+  it('kill -9 at random moments, start-up and spare adoption included: zero lost calls to the healthy module, the victim back every time', async () => {
+    const ROUNDS = 15
     const node = await startTestNode({
       pm: { spares: 1, modules: { 'pm-crasher': { backoff: { baseMs: 0 }, intensity: { maxRestarts: 1000, withinMs: 60_000 } } } },
       kernel: { config: { 'pm-crasher': { mode: 'none' } } }
@@ -53,13 +58,49 @@ describe('child-process host: chaos', () => {
       const load = [...Array.from({ length: 8 }, async (_, i) => { await caller(i) }), victimCaller()]
 
       const killed: number[] = []
-      for (let i = 0; i < KILLS; i++) {
-        await new Promise(resolve => setTimeout(resolve, Math.random() * 300))
-        await until(() => node.kernel.describe('pm-crasher').state === 'running', 'the victim running again', 20_000)
+      const kill = (pid: number): void => {
+        if (pid <= 0 || killed.includes(pid)) return
+        try {
+          process.kill(pid, 'SIGKILL')
+          killed.push(pid)
+        } catch {
+          // gone already
+        }
+      }
+      const spares = async (): Promise<number[]> => await node.kernel.call<number[]>('process-manager', 'spares')
+      /** Kills of a process that was being made into the module (state still restarting), per window. */
+      const startupKills = { adoption: 0, boot: 0 }
+      const killReplacement = async (old: number, window: 'adoption' | 'boot'): Promise<number> => {
+        const next = await nextPid(node, old)
+        if (node.kernel.describe('pm-crasher').state === 'restarting') startupKills[window]++
+        kill(next)
+        return next
+      }
+      for (let i = 0; i < ROUNDS; i++) {
+        const round: Round = (['running', 'adoption', 'boot'] as const)[i % 3] as Round
+        if (round !== 'running') await until(async () => (await spares()).length > 0, 'a spare ready')
+        await new Promise(resolve => setTimeout(resolve, Math.random() * 200))
         const pid = node.pidOf('pm-crasher')
-        process.kill(pid, 'SIGKILL')
-        killed.push(pid)
-        await until(() => supervision(node.trace, 'pm-crasher', 'restarted').length === i + 1, `comeback ${i + 1}`, 20_000)
+        if (round === 'adoption') {
+          // The spare dies as it is made into the module: its INIT or its start never completes.
+          const [spare] = await spares()
+          kill(pid)
+          const next = await killReplacement(pid, 'adoption')
+          if (next !== spare) kill(spare as number)
+        } else if (round === 'boot') {
+          // No spare to take: the replacement boots, and dies before it serves.
+          for (const spare of await spares()) kill(spare)
+          kill(pid)
+          await killReplacement(pid, 'boot')
+        } else {
+          kill(pid)
+        }
+        // Back every time: running, in a process not killed, serving.
+        await until(async () => {
+          if (node.kernel.describe('pm-crasher').state !== 'running') return false
+          const now = await node.kernel.call<number>('pm-crasher', 'pid').catch(() => -1)
+          return now > 0 && !killed.includes(now)
+        }, `comeback ${i + 1} (${round})`, 30_000)
       }
       await new Promise(resolve => setTimeout(resolve, 200))
       running = false
@@ -67,13 +108,17 @@ describe('child-process host: chaos', () => {
 
       expect(failures).toEqual([])
       expect(ok).toBeGreaterThan(1000)
+      // The start-up windows were hit, not only the serving one.
+      expect(startupKills.adoption).toBeGreaterThan(0)
+      expect(startupKills.boot).toBeGreaterThan(0)
       // The victim: back every time, each time in a new process, the killed ones all gone.
-      expect(supervision(node.trace, 'pm-crasher', 'crashed')).toHaveLength(KILLS)
-      expect(supervision(node.trace, 'pm-crasher', 'restarted')).toHaveLength(KILLS)
-      expect(node.kernel.describe('pm-crasher').process?.restarts).toBe(KILLS)
-      expect(new Set(killed).size).toBe(KILLS)
-      expect(killed.some(isAlive)).toBe(false)
-      expect(await node.kernel.call('pm-crasher', 'pid')).not.toBe(killed[killed.length - 1])
+      const restarted = supervision(node.trace, 'pm-crasher', 'restarted')
+      expect(restarted.length).toBeGreaterThanOrEqual(ROUNDS)
+      expect(supervision(node.trace, 'pm-crasher', 'crashed').length).toBeGreaterThanOrEqual(ROUNDS)
+      expect(supervision(node.trace, 'pm-crasher', 'gave-up')).toEqual([])
+      expect(node.kernel.describe('pm-crasher').process?.restarts).toBe(restarted.length)
+      await until(() => !killed.some(isAlive), 'every killed process gone', 5_000)
+      expect(killed).not.toContain(await node.kernel.call('pm-crasher', 'pid'))
       expect(victimOk).toBeGreaterThan(0)
       expect([...victimErrors.keys()].filter(code => code !== 'ERR_MODULE_CRASHED' && code !== 'ERR_MODULE_NOT_RUNNING')).toEqual([])
       // The healthy module never noticed.
@@ -84,3 +129,14 @@ describe('child-process host: chaos', () => {
     }
   })
 })
+
+/** The pid of the process that replaces `old` (known to the host as soon as it is acquired, before it serves). */
+async function nextPid (node: TestNode, old: number): Promise<number> {
+  const end = Date.now() + 20_000
+  for (;;) {
+    const pid = node.kernel.describe('pm-crasher').process?.pid ?? -1
+    if (pid > 0 && pid !== old) return pid
+    if (Date.now() > end) throw new Error('no replacement process')
+    await new Promise(resolve => setImmediate(resolve))
+  }
+}

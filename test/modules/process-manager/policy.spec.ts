@@ -90,38 +90,43 @@ describe('child-process host: restart policy', () => {
       expect(entry.cause?.code).toBe('ERR_PM_RESTART_INTENSITY')
       expect(entry.cause?.data).toMatchObject({ restarts: 3, withinMs: 60_000 })
       expect(node.logs.some(e => e.module === 'pm-crasher' && e.level === 'error' && e.message.startsWith('module left down'))).toBe(true)
-      // Left down for good: no process, no further attempt, calls fail at once.
+      // Left down for good: no process, and no supervisor left to make a further attempt; calls fail at once.
       const pid = supervision(node.trace, 'pm-crasher', 'crashed')[3]?.detail.pid as number
       expect(isAlive(pid)).toBe(false)
-      await new Promise(resolve => setTimeout(resolve, 300))
+      expect(await node.kernel.call('process-manager', 'processes')).toEqual([])
       expect(supervision(node.trace, 'pm-crasher', 'restarting')).toHaveLength(3)
       expect((await rejection(node.kernel.call('pm-crasher', 'pid'))).code).toBe('ERR_MODULE_NOT_RUNNING')
-      expect(await node.kernel.call('process-manager', 'processes')).toEqual([])
     } finally {
       await node.close()
     }
   })
 
   it('transient: restarts after a crash, not after a clean exit', async () => {
-    const crashing = await crasherNode({ restart: 'transient', backoff: { baseMs: 0 } }, { mode: 'exit', code: 2, afterMs: 100 })
-    try {
-      await until(() => supervision(crashing.trace, 'pm-crasher', 'restarted').length >= 1, 'a restart after exit code 2')
-    } finally {
-      await crashing.close()
+    // Two nodes, side by side.
+    const afterACrash = async (): Promise<void> => {
+      const crashing = await crasherNode({ restart: 'transient', backoff: { baseMs: 0 } }, { mode: 'exit', code: 2, afterMs: 100 })
+      try {
+        await until(() => supervision(crashing.trace, 'pm-crasher', 'restarted').length >= 1, 'a restart after exit code 2')
+      } finally {
+        await crashing.close()
+      }
     }
-    const clean = await crasherNode({ restart: 'transient', backoff: { baseMs: 0 } }, { mode: 'exit', code: 0, afterMs: 100 })
-    try {
-      // A clean exit is no crash: the module is stopped, not failed, and not restarted.
-      await until(() => clean.kernel.describe('pm-crasher').state === 'stopped', 'the module left down')
-      expect(supervision(clean.trace, 'pm-crasher', 'crashed')).toEqual([])
-      expect(supervision(clean.trace, 'pm-crasher', 'restarting')).toEqual([])
-      expect(supervision(clean.trace, 'pm-crasher', 'exited')[0]?.detail).toMatchObject({ reason: 'exit', exitCode: 0 })
-      expect(clean.kernel.describe('pm-crasher').cause).toBeUndefined()
-      await clean.kernel.start('pm-crasher') // and it can be started again
-      expect(clean.kernel.describe('pm-crasher').state).toBe('running')
-    } finally {
-      await clean.close()
+    const afterACleanExit = async (): Promise<void> => {
+      const clean = await crasherNode({ restart: 'transient', backoff: { baseMs: 0 } }, { mode: 'exit', code: 0, afterMs: 100 })
+      try {
+        // A clean exit is no crash: the module is stopped, not failed, and not restarted.
+        await until(() => clean.kernel.describe('pm-crasher').state === 'stopped', 'the module left down')
+        expect(supervision(clean.trace, 'pm-crasher', 'crashed')).toEqual([])
+        expect(supervision(clean.trace, 'pm-crasher', 'restarting')).toEqual([])
+        expect(supervision(clean.trace, 'pm-crasher', 'exited')[0]?.detail).toMatchObject({ reason: 'exit', exitCode: 0 })
+        expect(clean.kernel.describe('pm-crasher').cause).toBeUndefined()
+        await clean.kernel.start('pm-crasher') // and it can be started again
+        expect(clean.kernel.describe('pm-crasher').state).toBe('running')
+      } finally {
+        await clean.close()
+      }
     }
+    await Promise.all([afterACrash(), afterACleanExit()])
   })
 
   it('temporary: reports the crash and never restarts', async () => {
@@ -137,35 +142,42 @@ describe('child-process host: restart policy', () => {
   })
 
   it('calls that arrive while it restarts wait for it, within a bound', async () => {
-    const node = await crasherNode({ backoff: { baseMs: 600, jitter: 0 } }, { mode: 'none' })
-    try {
-      const pid = node.pidOf('pm-crasher')
-      process.kill(pid, 'SIGKILL')
-      await until(() => node.kernel.describe('pm-crasher').state === 'restarting', 'restarting')
-      const t0 = performance.now()
-      const newPid = await node.kernel.call<number>('pm-crasher', 'pid')
-      expect(newPid).not.toBe(pid)
-      expect(performance.now() - t0).toBeGreaterThan(300) // it waited for the backoff and the new process
-    } finally {
-      await node.close()
+    // Two nodes, side by side.
+    const patient = async (): Promise<void> => {
+      const node = await crasherNode({ backoff: { baseMs: 600, jitter: 0 } }, { mode: 'none' })
+      try {
+        const pid = node.pidOf('pm-crasher')
+        process.kill(pid, 'SIGKILL')
+        await until(() => node.kernel.describe('pm-crasher').state === 'restarting', 'restarting')
+        const t0 = performance.now()
+        const newPid = await node.kernel.call<number>('pm-crasher', 'pid')
+        expect(newPid).not.toBe(pid)
+        expect(performance.now() - t0).toBeGreaterThan(300) // it waited for the backoff and the new process
+      } finally {
+        await node.close()
+      }
     }
-    const impatient = await crasherNode({ backoff: { baseMs: 5000, jitter: 0 } }, { mode: 'none' }, { callWaitMs: 200 })
-    try {
-      process.kill(impatient.pidOf('pm-crasher'), 'SIGKILL')
-      await until(() => impatient.kernel.describe('pm-crasher').state === 'restarting', 'restarting')
-      const t0 = performance.now()
-      const err = await rejection(impatient.kernel.call('pm-crasher', 'pid'))
-      expect(err.code).toBe('ERR_MODULE_NOT_RUNNING')
-      expect(performance.now() - t0).toBeGreaterThanOrEqual(150)
-      expect(performance.now() - t0).toBeLessThan(3000)
-      // Stopping it cancels the pending restart.
-      await impatient.kernel.stop('pm-crasher')
-      expect(impatient.kernel.describe('pm-crasher').state).toBe('stopped')
-      await new Promise(resolve => setTimeout(resolve, 200))
-      expect(supervision(impatient.trace, 'pm-crasher', 'restarted')).toEqual([])
-    } finally {
-      await impatient.close()
+    const impatient = async (): Promise<void> => {
+      const node = await crasherNode({ backoff: { baseMs: 5000, jitter: 0 } }, { mode: 'none' }, { callWaitMs: 200 })
+      try {
+        process.kill(node.pidOf('pm-crasher'), 'SIGKILL')
+        await until(() => node.kernel.describe('pm-crasher').state === 'restarting', 'restarting')
+        const t0 = performance.now()
+        const err = await rejection(node.kernel.call('pm-crasher', 'pid'))
+        expect(err.code).toBe('ERR_MODULE_NOT_RUNNING')
+        expect(performance.now() - t0).toBeGreaterThanOrEqual(150)
+        expect(performance.now() - t0).toBeLessThan(3000)
+        // Stopping it cancels the pending restart: no supervisor is left to make it, and none was made.
+        await node.kernel.stop('pm-crasher')
+        expect(node.kernel.describe('pm-crasher').state).toBe('stopped')
+        expect(await node.kernel.call('process-manager', 'processes')).toEqual([])
+        expect(supervision(node.trace, 'pm-crasher', 'restarting')).toHaveLength(1)
+        expect(supervision(node.trace, 'pm-crasher', 'restarted')).toEqual([])
+      } finally {
+        await node.close()
+      }
     }
+    await Promise.all([patient(), impatient()])
   })
 
   it('refuses invalid host options, naming the field', async () => {
