@@ -384,7 +384,13 @@ export class Kernel implements KernelPort {
     if (wasRunning) {
       this.setState(rec, 'reloading')
       await this.drain(rec)
-      kept = await this.stopInstance(rec, undefined, running === undefined)
+      try {
+        kept = await this.stopInstance(rec, undefined, running === undefined)
+      } catch (err) {
+        // The old code's stop hook failed: its instance is gone all the same, so the new code goes in (and a failure
+        // of that rolls back as usual); the module never stays in `reloading`.
+        this.logs.write({ at: Date.now(), module: name, level: 'warn', message: 'the old code failed to stop cleanly during a reload', fields: { error: (err as Error).message } })
+      }
     }
     Object.assign(rec, next)
     let failure: unknown

@@ -112,6 +112,23 @@ describe('cancellation', () => {
     expect(kernel.state('swap')).toBe('stopped')
   })
 
+  it('a reload whose old code fails to stop still swaps the code and never leaves the module reloading', async () => {
+    let generation = 0
+    await kernel.load(defineModule({
+      name: 'sticky',
+      version: '1.0.0',
+      start: () => {
+        const mine = ++generation
+        return { methods: { gen: () => mine }, stop: () => { if (mine === 1) throw new Error('cannot let go') } }
+      }
+    }))
+    await kernel.start('sticky')
+    await kernel.reload('sticky')
+    expect(kernel.state('sticky')).toBe('running')
+    expect(await kernel.call('sticky', 'gen')).toBe(2)
+    expect(kernel.logs.tail('sticky').some(e => e.message.includes('failed to stop cleanly'))).toBe(true)
+  })
+
   it('a start given up on is stopped when it finishes late, so nothing it made lingers', async () => {
     const k = new Kernel({ dataDir: dir.path, startTimeoutMs: 50 })
     let stopped = false
