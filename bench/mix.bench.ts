@@ -201,6 +201,7 @@ export async function relayPipeline (peerId: PeerId, mixPrivateKey: Uint8Array, 
     cover: { strategy: 'none' },
     keyRotationIntervalMs: 0,
     slotsPerEpoch: 1e9,
+    allowPrivateDestinations: true,
     nodeSource: staticMixNodeSource()
   })
   await relay.startAll()

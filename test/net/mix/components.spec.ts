@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { forwardDataCapacity, generateMixKeyPair, SURB_LENGTH } from '../../../src/crypto/sphinx/index.ts'
 import {
-  DiscoveryMixNodeSource, FrameDecoder, MixFragmentError, MixFrameError, MixQueueFullError, Reassembler, ReplayCache,
+  DiscoveryMixNodeSource, FrameDecoder, MixFragmentError, MixFrameError, MixQueueFullError, MixReplayTableFullError, Reassembler, ReplayCache,
   SlotPool, coverRatePerSecond, encodeFrame, exponentialDelay, parseMixKey, planFragments, staticMixNodeSource
 } from '../../../src/net/mix/index.ts'
 import type { MixDiscovery } from '../../../src/net/mix/index.ts'
@@ -131,18 +131,20 @@ describe('fragmentation and reassembly', () => {
 })
 
 describe('replay table and keys', () => {
-  it('never forgets a tag and reports when it is full', () => {
-    let full = 0
-    const c = new ReplayCache(3, () => { full++ })
+  it('never forgets a tag, signals its rotation threshold once, and refuses a tag past its capacity', () => {
+    let signalled = 0
+    const c = new ReplayCache(3, { rotateAt: 2, onRotate: () => { signalled++ } })
     const tags = [0, 1, 2].map(() => randomBytes(32))
     for (const t of tags) c.add(t)
     for (const t of tags) expect(c.has(t)).toBe(true)
     expect(c.has(randomBytes(32))).toBe(false)
-    expect(full).toBe(1)
+    expect(signalled).toBe(1)
     expect(c.full).toBe(true)
+    expect(() => { c.add(randomBytes(32)) }).toThrow(MixReplayTableFullError)
+    expect(c.size).toBe(3)
   })
 
-  it('rotates, keeps the old key through its grace period, and signals an exhausted table once', () => {
+  it('rotates, keeps the old key through its grace period, and signals a filling table once', () => {
     let exhausted = 0
     const km = new KeyManager({ replayCacheSize: 2, graceMs: 1000, onExhausted: () => { exhausted++ } })
     const first = km.publicKey
@@ -153,8 +155,9 @@ describe('replay table and keys', () => {
     expect(km.processingKeys(now + 2000)).toHaveLength(1)
     const [current] = km.processingKeys()
     current?.replay.add(randomBytes(32))
+    expect(exhausted).toBe(1) // 80 % of 2, rounded down, is 1
     current?.replay.add(randomBytes(32))
-    current?.replay.add(randomBytes(32))
+    expect(() => current?.replay.add(randomBytes(32))).toThrow(MixReplayTableFullError)
     expect(exhausted).toBe(1)
   })
 })
