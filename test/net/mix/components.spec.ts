@@ -4,7 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { forwardDataCapacity, generateMixKeyPair, SURB_LENGTH } from '../../../src/crypto/sphinx/index.ts'
 import {
   DiscoveryMixNodeSource, FrameDecoder, MixFragmentError, MixFrameError, MixQueueFullError, MixReplayTableFullError, Reassembler, ReplayCache,
@@ -58,18 +58,28 @@ describe('slot pool (mix-cover-traffic.md 4, 5)', () => {
 
 describe('cover scheduler', () => {
   for (const strategy of ['constant', 'poisson'] as const) {
-    it(`ticks at the configured mean rate (${strategy})`, async () => {
-      let ticks = 0
-      const s = new CoverScheduler(strategy, 200, () => { ticks++ })
-      s.start()
-      await new Promise(resolve => setTimeout(resolve, 1000))
-      s.stop()
-      const after = ticks
-      await new Promise(resolve => setTimeout(resolve, 100))
-      expect(ticks).toBe(after)
-      // 200/s for 1 s: generous bounds for a loaded machine.
-      expect(ticks).toBeGreaterThan(100)
-      expect(ticks).toBeLessThan(300)
+    it(`ticks at the configured mean rate (${strategy}), on a fake clock`, () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+      try {
+        let ticks = 0
+        const s = new CoverScheduler(strategy, 200, () => { ticks++ })
+        s.start()
+        vi.advanceTimersByTime(20_000)
+        s.stop()
+        const after = ticks
+        vi.advanceTimersByTime(1000)
+        expect(ticks).toBe(after)
+        // 200/s for 20 s. Constant: 4000 on the grid (the random phase may add one). Poisson: a count of mean 4000
+        // and standard deviation sqrt(4000) = 63; the bound is 5 standard deviations.
+        if (strategy === 'constant') {
+          expect(ticks).toBeGreaterThanOrEqual(4000)
+          expect(ticks).toBeLessThanOrEqual(4001)
+        } else {
+          expect(Math.abs(ticks - 4000)).toBeLessThan(5 * Math.sqrt(4000))
+        }
+      } finally {
+        vi.useRealTimers()
+      }
     })
   }
 })
