@@ -286,7 +286,7 @@ export class CapabilityDiscoveryService extends EventTarget implements Capabilit
       const from = engine.mainTable.get(remote) ?? this.peerRef(connection.remotePeer, [])
       const response = engine.handle(message.subarray(), { from, fromServes: engine.mainTable.has(remote), ip })
       if (response === undefined) {
-        stream.abort(new RequestFailedError('malformed discovery request'))
+        stream.abort(new RequestFailedError('discovery request refused: malformed, or over the requester\'s rate'))
         return
       }
       if (!stream.send(lp.encode.single(response))) await waitForDrain(stream)
