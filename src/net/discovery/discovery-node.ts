@@ -76,6 +76,7 @@ export class DiscoveryNode {
       self: init.self,
       params: init.params,
       transport: init.transport,
+      clock: init.clock,
       mainTable: this.mainTable,
       verifier,
       peerFromWire,
