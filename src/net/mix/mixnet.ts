@@ -76,7 +76,7 @@ export interface MixnetInit {
   minDelayMs?: number
   /** The X25519 mix key (32 bytes); generated when absent. */
   mixPrivateKey?: Uint8Array
-  /** Rotate the mix key this often (0: never, except when the replay table fills). */
+  /** Rotate the mix key this often (0: never, except when its replay table reaches the rotation threshold). */
   keyRotationIntervalMs?: number
   keyGraceMs?: number
   /** Replay tags kept per key, at most (default 1 M); the key rotates at 80 % of it (`replayRotateFraction`). */
