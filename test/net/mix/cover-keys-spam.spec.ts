@@ -128,7 +128,7 @@ describe('key rotation', () => {
     expect(got).not.toContain('old key, too late')
   })
 
-  it('rotates by itself when the replay table fills up', async () => {
+  it('rotates by itself when the replay table reaches its rotation threshold', async () => {
     net = await startMixNet(5, { ...FAST, replayCacheSize: 4 })
     const [a, b] = [net.nodes[0] as MixNode, net.nodes[4] as MixNode]
     await b.services.mix.handle('/test/fill/1', () => {})
