@@ -12,8 +12,10 @@ function option (args: string[], name: string, fallback: number): number {
 /**
  * Capability discovery at scale, in the simulator (the real Registrar, Advertiser and Discoverer over an in-memory
  * transport and simulated time). Two runs of N nodes: a clean one for lookup success, lookup messages and the
- * registrar's processing time per request; one with 20 % Sybil registrars for the eclipse rate. The baseline,
- * measured in the same run, is a random walk: asking random nodes one by one whether they provide the capability.
+ * registrar's processing time per request (reservoir-sampled over the whole run); one with 20 % Sybil registrars for
+ * the eclipse rate, of the rare capability (the issue's case, `sybil_eclipse_rate`) and of the most popular one
+ * (`sybil_eclipse_rate_popular`). The baseline, measured in the same run, is a random walk over the same network's
+ * KadDHT tables, one message per step, until it meets a provider.
  *
  *   npm run bench -- discovery [--nodes 1000] [--lookups 200] [--sybils 0.2] [--settle-s 600] [--seed 7]
  */
@@ -32,7 +34,8 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
 
   console.log(`attacked network: ${nodes} nodes, ${Math.round(sybilFraction * 100)} % Sybil registrars`)
   const attacked = await runScenario({ nodes, lookups, settleMs, seed: seed + 1, sybilFraction, log })
-  console.log(`eclipse rate ${attacked.eclipseRate} (popular capability), ${attacked.rareEclipseRate} (rare); rare success ${attacked.rareLookupSuccess}`)
+  console.log(`eclipse rate ${attacked.rareEclipseRate} (the 0.1 % capability), ${attacked.eclipseRate} (the most popular one); rare success ${attacked.rareLookupSuccess}`)
+  const verdict = (ok: boolean): string => ok ? 'pass' : 'miss'
 
   return {
     nodes,
@@ -42,6 +45,7 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
     lookup_messages_p50: clean.lookupMessagesP50,
     lookup_messages_p90: clean.lookupMessagesP90,
     baseline_random_walk_messages_p50: clean.randomWalkMessagesP50,
+    baseline_random_walk_capped: clean.randomWalkCapped,
     register_us_p50: round(clean.registerUsP50, 1),
     register_us_p99: round(clean.registerUsP99, 1),
     get_ads_us_p50: round(clean.getAdsUsP50, 1),
@@ -51,9 +55,15 @@ export async function run (args: string[]): Promise<Record<string, unknown>> {
     registrar_cache_mean: round(clean.cacheMean, 1),
     registrar_cache_max: clean.cacheMax,
     sybil_fraction: sybilFraction,
-    sybil_eclipse_rate: round(attacked.eclipseRate, 4),
-    sybil_rare_eclipse_rate: round(attacked.rareEclipseRate, 4),
+    sybil_eclipse_rate: round(attacked.rareEclipseRate, 4),
+    sybil_eclipse_rate_popular: round(attacked.eclipseRate, 4),
     sybil_rare_lookup_success: round(attacked.rareLookupSuccess, 4),
+    bar_rare_lookup_success: nodes >= 1000 ? verdict(clean.rareLookupSuccess >= 0.99) : 'n/a (the bar is at 1,000 nodes)',
+    goal_rare_lookup_success: nodes >= 10_000 ? verdict(clean.rareLookupSuccess >= 0.999) : 'n/a (the goal is at 10,000 nodes)',
+    goal_register_us: verdict(clean.registerUsP50 < 58),
+    goal_get_ads_us: verdict(clean.getAdsUsP50 < 66),
+    goal_sybil_eclipse_rate: verdict(attacked.rareEclipseRate < 0.01),
+    goal_sybil_eclipse_rate_popular: verdict(attacked.eclipseRate < 0.01),
     wall_s: round(clean.wallS + attacked.wallS, 1)
   }
 }

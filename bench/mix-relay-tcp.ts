@@ -28,7 +28,7 @@ export async function relayThroughputTcp (options: { packets: number }): Promise
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: {
-      mix: mixnet({ mixPrivateKey: keys.privateKey, mixing: false, cover: { strategy: 'none' }, keyRotationIntervalMs: 0, slotsPerEpoch: 1e9, nodeSource: staticMixNodeSource(), maxDelayedPackets: 1e6, maxQueuedPerPeer: 1e6 })
+      mix: mixnet({ mixPrivateKey: keys.privateKey, mixing: false, cover: { strategy: 'none' }, keyRotationIntervalMs: 0, slotsPerEpoch: 1e9, nodeSource: staticMixNodeSource(), maxDelayedPackets: 1e6, maxQueuedPerPeer: 1e6, allowPrivateDestinations: true, inboundPeerRate: { perSecond: 1e9, burst: 1e9 } })
     }
   })
   const mix = relay.services.mix as Mixnet

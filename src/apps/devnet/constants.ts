@@ -14,8 +14,9 @@ export const DEVNET_DISCOVERY: Partial<DiscoveryParams> = Object.freeze({
 /**
  * Mixnet options of a devnet. Dozens of nodes share one host here, so cover traffic runs at a tenth of the
  * deployment default (R = 240 slots per 10 s: 4.2 loops per second per node instead of 42); delays stay as deployed.
+ * Every node is on 127.0.0.1, so relays and exits must be allowed to dial loopback addresses.
  */
-export const DEVNET_MIX: Readonly<Record<string, unknown>> = Object.freeze({ slotsPerEpoch: 240 })
+export const DEVNET_MIX: Readonly<Record<string, unknown>> = Object.freeze({ slotsPerEpoch: 240, allowPrivateDestinations: true })
 
 /** Modules each devnet node runs unless told otherwise: the network is what a devnet is for. */
 export const DEVNET_MODULES = ['network']

@@ -45,9 +45,9 @@ export function parseMixConfig (raw: Record<string, unknown>, mode: NetworkConfi
     if ((NUMERIC_OPTIONS as readonly string[]).includes(key)) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new NetworkConfigError(`network config: mix.${key} must be a non-negative number`)
       ;(init as Record<string, unknown>)[key] = value
-    } else if (key === 'mixing') {
-      if (typeof value !== 'boolean') throw new NetworkConfigError('network config: mix.mixing must be a boolean')
-      init.mixing = value
+    } else if (key === 'mixing' || key === 'allowPrivateDestinations') {
+      if (typeof value !== 'boolean') throw new NetworkConfigError(`network config: mix.${key} must be a boolean`)
+      init[key] = value
     } else if (key === 'announce') {
       if (typeof value !== 'string') throw new NetworkConfigError('network config: mix.announce must be a multiaddr string')
       init.announceAddress = value

@@ -43,11 +43,14 @@ export interface SimNetworkInit {
   /** One-way latency of a message, simulated ms. */
   latencyMs?: number
   seed?: number
-  /** Most processing-time samples kept per message kind. */
+  /** Processing-time samples kept per message kind: a uniform reservoir over the whole run. */
   maxSamples?: number
 }
 
-/** Per-request processing time of the real Registrar, nanoseconds, and message counts. */
+/**
+ * Per-request processing time of the real Registrar, nanoseconds (a uniform sample of every request of the run,
+ * reservoir-sampled, so early and late requests weigh alike), and message counts.
+ */
 export interface SimCounters {
   register: number
   getAds: number
@@ -69,6 +72,8 @@ export class SimNetwork {
   readonly counters: SimCounters = { register: 0, getAds: 0, failed: 0, registerNs: [], getAdsNs: [] }
   private readonly latencyMs: number
   private readonly maxSamples: number
+  /** Draws for reservoir sampling only: the network's own random stream stays what the seed makes it. */
+  private readonly sampleRandom: () => number
   private readonly byId = new Map<string, SimNode>()
   private readonly byIdBytes = new Map<string, PeerRef>()
   private readonly sybils: SimNode[] = []
@@ -81,6 +86,7 @@ export class SimNetwork {
     this.latencyMs = init.latencyMs ?? 20
     this.random = seededRandom(init.seed ?? 1)
     this.maxSamples = init.maxSamples ?? 200_000
+    this.sampleRandom = seededRandom(((init.seed ?? 1) ^ 0x5a5a5a5a) >>> 0)
   }
 
   get honest (): SimNode[] {
@@ -203,12 +209,22 @@ export class SimNetwork {
     const kind = messageKind(bytes[1] ?? -1)
     if (kind === 'register') {
       this.counters.register++
-      if (this.counters.registerNs.length < this.maxSamples) this.counters.registerNs.push(ns)
+      this.keepSample(this.counters.registerNs, this.counters.register, ns)
     } else if (kind === 'getAds') {
       this.counters.getAds++
-      if (this.counters.getAdsNs.length < this.maxSamples) this.counters.getAdsNs.push(ns)
+      this.keepSample(this.counters.getAdsNs, this.counters.getAds, ns)
     }
     return response
+  }
+
+  /** Reservoir sampling (Vitter's algorithm R): after n values each is in `samples` with probability maxSamples / n. */
+  private keepSample (samples: number[], n: number, value: number): void {
+    if (samples.length < this.maxSamples) {
+      samples.push(value)
+      return
+    }
+    const j = Math.floor(this.sampleRandom() * n)
+    if (j < this.maxSamples) samples[j] = value
   }
 
   /** A Sybil registrar: swallows every REGISTER (CONFIRMED), answers GET_ADS with Sybil ads, names only Sybils. */

@@ -1,6 +1,10 @@
 import { IpTree } from './ip-tree.ts'
+import { bytesEqual } from './keyspace.ts'
 import type { Random } from './routing-table.ts'
 import type { Advertisement } from './xpr.ts'
+
+/** What `put` did: admitted (new or replacing), refused for want of room, or refused as not newer than the entry held. */
+export type PutResult = 'admitted' | 'full' | 'stale'
 
 export interface CachedAd {
   /** Hex of the service id the ad was registered under (an entry is scoped to exactly one service). */
@@ -48,10 +52,24 @@ export class AdCache {
     return this.byService.get(service)?.get(peer)
   }
 
-  /** Admits or replaces the entry of (service, peer). False when it is new and the cache is full. */
-  put (entry: CachedAd): boolean {
+  /**
+   * Whether `ad` may replace what the cache holds for (service, peer): nothing held, a higher seq, or the very same
+   * record (same seq, same bytes: a refresh). Decision (EXTENSIBLE-PEER-RECORDS orders records by seq; the discovery
+   * spec does not say what a registrar does with an older one): a record whose seq is lower, or equal with other
+   * bytes, is refused, so a replay of an advertiser's old record can neither replace its current one nor extend the
+   * old one's life.
+   */
+  accepts (service: string, peer: string, ad: Advertisement): boolean {
+    const known = this.get(service, peer)
+    if (known === undefined || ad.seq > known.ad.seq) return true
+    return ad.seq === known.ad.seq && bytesEqual(ad.bytes, known.ad.bytes)
+  }
+
+  /** Admits or replaces the entry of (service, peer): refused when it is new and the cache is full, or stale (see accepts). */
+  put (entry: CachedAd): PutResult {
+    if (!this.accepts(entry.service, entry.peer, entry.ad)) return 'stale'
     const known = this.get(entry.service, entry.peer)
-    if (known === undefined && this.entries.size >= this.capacity) return false
+    if (known === undefined && this.entries.size >= this.capacity) return 'full'
     if (known !== undefined) this.delete(known)
     this.entries.set(`${entry.service}/${entry.peer}`, entry)
     let peers = this.byService.get(entry.service)
@@ -61,7 +79,7 @@ export class AdCache {
     }
     peers.set(entry.peer, entry)
     if (entry.ip !== undefined) this.ipTree.add(entry.ip)
-    return true
+    return 'admitted'
   }
 
   private delete (entry: CachedAd): void {

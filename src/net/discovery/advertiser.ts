@@ -1,4 +1,3 @@
-import { combineSignals } from '../../common/index.ts'
 import { FAILURE_COOLDOWN_MS, SECOND_MS } from './constants.ts'
 import { RequestFailedError } from './errors.ts'
 import { toHex } from './keyspace.ts'
@@ -8,6 +7,7 @@ import type { Ticket, WirePeer } from './message.ts'
 import type { DiscoveryParams } from './params.ts'
 import { RoutingTable } from './routing-table.ts'
 import type { PeerRef, Random } from './routing-table.ts'
+import { clockDeadline } from './transport.ts'
 import type { Clock, DiscoveryTransport } from './transport.ts'
 
 export interface AdvertiserInit {
@@ -164,7 +164,8 @@ export class Advertiser {
         })
         let response
         try {
-          const bytes = await transport.request(registrar, request, { signal: combineSignals([signal], params.requestTimeoutMs) })
+          const deadline = clockDeadline(clock, params.requestTimeoutMs, signal)
+          const bytes = await transport.request(registrar, request, { signal: deadline.signal }).finally(deadline.done)
           response = decodeMessage(bytes)
           if (messageKind(response.type) !== 'register' || response.register?.status === undefined) {
             throw new RequestFailedError('registrar answered REGISTER with something else')

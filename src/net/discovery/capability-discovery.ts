@@ -19,6 +19,7 @@ import type { PeerRef } from './routing-table.ts'
 import { systemClock } from './transport.ts'
 import type { Clock, DiscoveryTransport } from './transport.ts'
 import { checkServiceData, sealAdvertisement } from './xpr.ts'
+import { streamChunks } from '../streams/index.ts'
 
 /** A provider of a capability, from a verified advertisement. */
 export interface ServiceProvider {
@@ -280,13 +281,13 @@ export class CapabilityDiscoveryService extends EventTarget implements Capabilit
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     const remote = connection.remotePeer.toString()
     const ip = ipOf(connection.remoteAddr)
-    for await (const message of lp.decode(stream, { maxDataLength: MAX_MESSAGE_SIZE })) {
+    for await (const message of lp.decode(streamChunks(stream), { maxDataLength: MAX_MESSAGE_SIZE })) {
       const engine = this.engine
       if (engine === undefined) break
       const from = engine.mainTable.get(remote) ?? this.peerRef(connection.remotePeer, [])
       const response = engine.handle(message.subarray(), { from, fromServes: engine.mainTable.has(remote), ip })
       if (response === undefined) {
-        stream.abort(new RequestFailedError('malformed discovery request'))
+        stream.abort(new RequestFailedError('discovery request refused: malformed, or over the requester\'s rate'))
         return
       }
       if (!stream.send(lp.encode.single(response))) await waitForDrain(stream)

@@ -96,6 +96,18 @@ export const INITIAL_REFRESH_PAUSE_MS = 1000
 /** After a new peer joins the main table, advertisers refill after this pause (batches a burst of joins). */
 export const REFILL_DEBOUNCE_MS = 200
 
+/**
+ * REGISTER and GET_ADS one requester (peer, else IP) may send a registrar per second, and in a burst. A REGISTER
+ * costs an Ed25519 verification and a ticket signature (about 90 us), a GET_ADS for a new service a table copy:
+ * 16/s holds one requester to about 1.5 ms of work per second. The burst covers an honest peer's peaks: an
+ * advertiser placing all its services (at most 64) with one registrar at once, plus a lookup and a refresh walk.
+ */
+export const PEER_REQUESTS_PER_SECOND = 16
+export const PEER_REQUEST_BURST = 128
+
+/** Requesters whose buckets a registrar keeps (the least recently seen is forgotten past it). */
+export const MAX_RATE_LIMITED_PEERS = 4096
+
 /** Most service tables (RegT) a registrar keeps at once; the least recently used is dropped and rebuilt on demand. */
 export const MAX_REGISTRAR_TABLES = 256
 

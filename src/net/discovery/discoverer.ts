@@ -1,4 +1,4 @@
-import { combineSignals, throwIfAborted } from '../../common/index.ts'
+import { throwIfAborted } from '../../common/index.ts'
 import { LOOKUP_ATTEMPTS_FACTOR, MAX_SEARCH_TABLES } from './constants.ts'
 import { InvalidAdvertisementError, RequestFailedError } from './errors.ts'
 import { toHex } from './keyspace.ts'
@@ -8,7 +8,8 @@ import type { DiscoveryMessage, WirePeer } from './message.ts'
 import type { DiscoveryParams } from './params.ts'
 import { LruMap, RoutingTable } from './routing-table.ts'
 import type { PeerRef, Random } from './routing-table.ts'
-import type { DiscoveryTransport } from './transport.ts'
+import { clockDeadline } from './transport.ts'
+import type { Clock, DiscoveryTransport } from './transport.ts'
 import type { Advertisement, AdvertisementVerifier, ServiceInfo } from './xpr.ts'
 
 /** A verified provider: the advertisement and the entry for the service looked up. */
@@ -39,6 +40,8 @@ export interface DiscovererInit {
   self: string
   params: DiscoveryParams
   transport: DiscoveryTransport
+  /** Request deadlines run on it (simulated time in the simulator). */
+  clock: Clock
   mainTable: RoutingTable
   verifier: AdvertisementVerifier
   peerFromWire: (p: WirePeer) => PeerRef | undefined
@@ -165,9 +168,8 @@ export class Discoverer {
   }
 
   private async ask (peer: PeerRef, request: DiscoveryMessage, signal: AbortSignal | undefined): Promise<DiscoveryMessage> {
-    const bytes = await this.init.transport.request(peer, encodeMessage(request), {
-      signal: combineSignals([signal], this.init.params.requestTimeoutMs)
-    })
+    const deadline = clockDeadline(this.init.clock, this.init.params.requestTimeoutMs, signal)
+    const bytes = await this.init.transport.request(peer, encodeMessage(request), { signal: deadline.signal }).finally(deadline.done)
     const response = decodeMessage(bytes)
     if (messageKind(response.type) !== 'getAds') throw new RequestFailedError('registrar answered GET_ADS with something else')
     return response

@@ -61,7 +61,7 @@ export class DiscoveryNode {
     this.clock = init.clock
     this.autoRefill = init.autoRefill !== false
     this.mainTable = new RoutingTable(this.selfKey, MAIN_TABLE_BUCKETS, init.params.bucketSize)
-    const verifier = init.verifier ?? new AdvertisementVerifier()
+    const verifier = init.verifier ?? new AdvertisementVerifier(init.params.verifyCacheSize)
     const peerFromWire = init.peerFromWire ?? defaultPeerFromWire
     const onPeerFailed = (peer: PeerRef): void => { this.peerFailed(peer.id) }
     const onPeerAnswered = (peer: PeerRef): void => { this.addPeer(peer) }
@@ -76,6 +76,7 @@ export class DiscoveryNode {
       self: init.self,
       params: init.params,
       transport: init.transport,
+      clock: init.clock,
       mainTable: this.mainTable,
       verifier,
       peerFromWire,

@@ -1,7 +1,8 @@
 import {
   ADVERT_EXPIRY_MS, AD_CACHE_CAPACITY, BUCKET_SIZE, F_LOOKUP, F_RETURN, IP_SIMILARITY_WEIGHT, K_LOOKUP, K_REGISTER,
-  MAINTENANCE_INTERVAL_MS, OCCUPANCY_EXPONENT, REFRESH_INTERVAL_MS, REGISTRATION_WINDOW_MS, REQUEST_TIMEOUT_MS, SAFETY_PARAMETER,
-  SERVICE_BUCKETS
+  MAINTENANCE_INTERVAL_MS, MAX_BOUND_ENTRIES, MAX_REGISTRAR_TABLES, OCCUPANCY_EXPONENT, PEER_REQUEST_BURST,
+  PEER_REQUESTS_PER_SECOND, REFRESH_INTERVAL_MS, REGISTRATION_WINDOW_MS, REQUEST_TIMEOUT_MS, SAFETY_PARAMETER,
+  SERVICE_BUCKETS, VERIFY_CACHE_SIZE
 } from './constants.ts'
 import { InvalidArgumentError } from '../../common/index.ts'
 
@@ -37,6 +38,15 @@ export interface DiscoveryParams {
   maintenanceIntervalMs: number
   /** How often KadDHT(peerID) is refreshed by a walk to a random key. */
   refreshIntervalMs: number
+  /** REGISTER and GET_ADS one requester may send a registrar per second, and in a burst. */
+  peerRequestsPerSecond: number
+  peerRequestBurst: number
+  /** Service tables (RegT) a registrar keeps; the least recently used is rebuilt on demand. */
+  maxRegistrarTables: number
+  /** Anti-grinding bound entries kept per kind (service, IP). */
+  maxBoundEntries: number
+  /** Verified advertisements remembered (a retry with a ticket carries the same bytes). */
+  verifyCacheSize: number
 }
 
 export const DEFAULT_PARAMS: Readonly<DiscoveryParams> = Object.freeze({
@@ -54,7 +64,12 @@ export const DEFAULT_PARAMS: Readonly<DiscoveryParams> = Object.freeze({
   bucketSize: BUCKET_SIZE,
   requestTimeoutMs: REQUEST_TIMEOUT_MS,
   maintenanceIntervalMs: MAINTENANCE_INTERVAL_MS,
-  refreshIntervalMs: REFRESH_INTERVAL_MS
+  refreshIntervalMs: REFRESH_INTERVAL_MS,
+  peerRequestsPerSecond: PEER_REQUESTS_PER_SECOND,
+  peerRequestBurst: PEER_REQUEST_BURST,
+  maxRegistrarTables: MAX_REGISTRAR_TABLES,
+  maxBoundEntries: MAX_BOUND_ENTRIES,
+  verifyCacheSize: VERIFY_CACHE_SIZE
 })
 
 /** The defaults with `init` over them; refuses values that would break the protocol. */
@@ -66,7 +81,7 @@ export function resolveParams (init: Partial<DiscoveryParams> = {}): DiscoveryPa
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InvalidArgumentError(`discovery parameter "${k}" must be a finite number >= 0`)
     p[k as keyof DiscoveryParams] = v
   }
-  for (const k of ['kRegister', 'kLookup', 'fLookup', 'fReturn', 'cacheCapacity', 'serviceBuckets', 'bucketSize'] as const) {
+  for (const k of ['kRegister', 'kLookup', 'fLookup', 'fReturn', 'cacheCapacity', 'serviceBuckets', 'bucketSize', 'peerRequestBurst', 'maxRegistrarTables', 'maxBoundEntries', 'verifyCacheSize'] as const) {
     if (!Number.isInteger(p[k]) || p[k] < 1) throw new InvalidArgumentError(`discovery parameter "${k}" must be a positive integer`)
   }
   if (p.serviceBuckets > 256) throw new InvalidArgumentError('serviceBuckets must be at most 256 (bits of a key)')

@@ -1,5 +1,5 @@
 import type { PrivateKey } from '@libp2p/interface'
-import { MAX_REGISTRAR_TABLES, SECOND_MS } from './constants.ts'
+import { MAX_RATE_LIMITED_PEERS, SECOND_MS } from './constants.ts'
 import { AdCache } from './ad-cache.ts'
 import { InvalidAdvertisementError, InvalidMessageError, InvalidTicketError } from './errors.ts'
 import { toHex } from './keyspace.ts'
@@ -7,6 +7,7 @@ import type { Key } from './keyspace.ts'
 import { RegistrationStatus, decodeMessage, encodeMessage, messageKind } from './message.ts'
 import type { DiscoveryMessage, RegistrationStatusCode, WirePeer } from './message.ts'
 import type { DiscoveryParams } from './params.ts'
+import { RequestRateLimiter } from './rate-limit.ts'
 import { LruMap, RoutingTable } from './routing-table.ts'
 import type { PeerRef, Random } from './routing-table.ts'
 import { TicketKey, validateTicket } from './ticket.ts'
@@ -43,6 +44,8 @@ export interface RegistrarStats {
   rejected: number
   getAds: number
   invalid: number
+  /** Requests refused unread because their requester was over its rate. */
+  rateLimited: number
 }
 
 /**
@@ -53,25 +56,29 @@ export interface RegistrarStats {
  */
 export class Registrar {
   readonly cache: AdCache
-  readonly bounds = new LowerBounds()
-  readonly stats: RegistrarStats = { confirmed: 0, wait: 0, rejected: 0, getAds: 0, invalid: 0 }
+  readonly bounds: LowerBounds
+  readonly verifier: AdvertisementVerifier
+  readonly stats: RegistrarStats = { confirmed: 0, wait: 0, rejected: 0, getAds: 0, invalid: 0, rateLimited: 0 }
   private readonly ticketKey: TicketKey
   private readonly self: string
   private readonly params: DiscoveryParams
   private readonly waitParams: WaitingTimeParams
   private readonly mainTable: RoutingTable
-  private readonly verifier: AdvertisementVerifier
   private readonly random: Random
-  private readonly tables = new LruMap<string, RoutingTable>(MAX_REGISTRAR_TABLES)
+  private readonly tables: LruMap<string, RoutingTable>
+  private readonly limiter: RequestRateLimiter
 
   constructor (init: RegistrarInit) {
     this.ticketKey = new TicketKey(init.privateKey)
     this.self = init.self
     this.params = init.params
     this.mainTable = init.mainTable
-    this.verifier = init.verifier ?? new AdvertisementVerifier()
+    this.verifier = init.verifier ?? new AdvertisementVerifier(init.params.verifyCacheSize)
     this.random = init.random ?? Math.random
     this.cache = new AdCache(init.params.cacheCapacity)
+    this.bounds = new LowerBounds(init.params.maxBoundEntries)
+    this.tables = new LruMap(init.params.maxRegistrarTables)
+    this.limiter = new RequestRateLimiter(init.params.peerRequestsPerSecond, init.params.peerRequestBurst, MAX_RATE_LIMITED_PEERS)
     this.waitParams = {
       expiryS: Math.round(init.params.advertExpiryMs / SECOND_MS),
       capacity: init.params.cacheCapacity,
@@ -81,8 +88,21 @@ export class Registrar {
     }
   }
 
-  /** Decodes, serves and encodes one request; undefined means "close the stream" (malformed or unknown type). */
+  /** Service tables (RegT) held now. */
+  get tableCount (): number {
+    return this.tables.size
+  }
+
+  /**
+   * Decodes, serves and encodes one request from another node; undefined means "close the stream" (malformed,
+   * unknown type, or a requester over its rate). The rate comes first: a requester over it costs no decoding, no
+   * verification, no signature and no table.
+   */
   handleBytes (bytes: Uint8Array, ctx: RequestContext): Uint8Array | undefined {
+    if (!this.limiter.take(ctx.from?.id ?? ctx.ip ?? '', ctx.nowMs)) {
+      this.stats.rateLimited++
+      return undefined
+    }
     let request: DiscoveryMessage
     try {
       request = decodeMessage(bytes)
@@ -157,10 +177,12 @@ export class Registrar {
       throw err
     }
     const service = toHex(key)
+    // An older record than the one held for this advertiser (or the same seq with other bytes) is refused outright.
+    if (!this.cache.accepts(service, ad.peerIdString, ad)) return this.reply(request, RegistrationStatus.REJECTED)
     const ticket = request.register?.ticket
     if (ticket !== undefined) {
       try {
-        validateTicket(ticket, adBytes, this.ticketKey, nowS, Math.ceil(this.params.registrationWindowMs / SECOND_MS))
+        validateTicket(ticket, adBytes, key, this.ticketKey, nowS, Math.ceil(this.params.registrationWindowMs / SECOND_MS))
       } catch (err) {
         if (err instanceof InvalidTicketError) return this.reply(request, RegistrationStatus.REJECTED)
         throw err
@@ -180,7 +202,8 @@ export class Registrar {
 
     if (remaining <= 0) {
       const admitted = this.cache.put({ service, peer: ad.peerIdString, ad, ip: ctx.ip, admittedS: nowS, expiresS: nowS + this.waitParams.expiryS })
-      if (admitted) return this.reply(request, RegistrationStatus.CONFIRMED, closer)
+      if (admitted === 'admitted') return this.reply(request, RegistrationStatus.CONFIRMED, closer)
+      if (admitted === 'stale') return this.reply(request, RegistrationStatus.REJECTED)
     }
     // Still waiting (or the cache is full): a fresh signed ticket carrying the accumulated time since t_init.
     const waitFor = Math.max(1, Math.min(this.waitParams.expiryS, remaining))
@@ -191,7 +214,7 @@ export class Registrar {
       closerPeers: closer,
       register: {
         status: RegistrationStatus.WAIT,
-        ticket: this.ticketKey.sign({ advertisement: adBytes, tInit, tMod: nowS, tWaitFor: waitFor })
+        ticket: this.ticketKey.sign({ advertisement: adBytes, tInit, tMod: nowS, tWaitFor: waitFor }, key)
       }
     }
   }

@@ -15,6 +15,30 @@ export const systemClock: Clock = Object.freeze({
 })
 
 /**
+ * A request's deadline on the protocol's own clock (simulated time in the simulator, so whether a request times out
+ * never depends on how fast the machine runs the simulation). The signal aborts at `ms` or with `parent`; call
+ * `done()` once the request is over to drop the timer.
+ */
+export function clockDeadline (clock: Clock, ms: number, parent?: AbortSignal): { signal: AbortSignal, done: () => void } {
+  const controller = new AbortController()
+  const timer = new AbortController()
+  const onParent = (): void => { controller.abort(parent?.reason) }
+  if (parent?.aborted === true) controller.abort(parent.reason)
+  else parent?.addEventListener('abort', onParent, { once: true })
+  clock.sleep(ms, { signal: timer.signal }).then(
+    () => { controller.abort(new DOMException(`request timed out after ${ms} ms`, 'TimeoutError')) },
+    () => {}
+  )
+  return {
+    signal: controller.signal,
+    done: () => {
+      timer.abort()
+      parent?.removeEventListener('abort', onParent)
+    }
+  }
+}
+
+/**
  * How the protocol classes reach a registrar: one request, one response, both encoded `Message`s. The libp2p binding
  * opens a stream on /logos/service-discovery/1.0.0; the simulator hands the bytes to another node in memory.
  */

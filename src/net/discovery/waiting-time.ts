@@ -58,6 +58,15 @@ export class LowerBounds {
     return this.services.size + this.ips.size
   }
 
+  /** Bound entries kept per service id, and per IP. */
+  get serviceEntries (): number {
+    return this.services.size
+  }
+
+  get ipEntries (): number {
+    return this.ips.size
+  }
+
   /** w_final = max(w_service, w_ip...) for a base waiting time `base` at `nowS`. */
   apply (service: string, ips: readonly string[], base: number, nowS: number): number {
     let w = Math.max(base, remaining(this.services.get(service), nowS))

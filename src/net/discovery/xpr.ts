@@ -216,6 +216,11 @@ export class AdvertisementVerifier {
     this.cache = new LruMap(capacity)
   }
 
+  /** Verified advertisements remembered now. */
+  get size (): number {
+    return this.cache.size
+  }
+
   open (bytes: Uint8Array): Advertisement {
     const k = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
     const hit = this.cache.get(k)

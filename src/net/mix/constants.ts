@@ -46,11 +46,18 @@ export const KEY_ROTATION_INTERVAL_MS = 60 * 60_000
 /** Keep processing with the previous key this long after a rotation: in-flight packets and fresh SURBs still use it. */
 export const KEY_GRACE_MS = 5 * 60_000
 /**
- * Replay tags kept per key. When the table of the current key fills up the key rotates (a new key needs a fresh
- * table; evicting old tags would let old packets be replayed). 1 M tags is about 90 MB at worst, hours of traffic at
- * the default slot budget.
+ * Replay tags kept per key, at most (a tag is never evicted: that would let its packet be replayed; past this a
+ * packet is refused). 1 M tags is about 90 MB at worst, more than an hour of traffic at the default slot budget.
  */
 export const REPLAY_CACHE_SIZE = 1 << 20
+/**
+ * The current key rotates when its replay table reaches this share of its capacity, not when it is full: the rest
+ * (20 %, 209,715 tags) stays for the packets in flight under the old key during its grace period, which must be at
+ * least what the node can process in that time, R x (grace / P + 1) = 2400 x 31 = 74,400 with the defaults.
+ */
+export const REPLAY_ROTATE_FRACTION = 0.8
+/** Old keys kept in their grace period at once (rotations closer together than the grace period retire the oldest). */
+export const MAX_RETIRING_KEYS = 2
 
 /** The largest message `send`/`request` take (fragmented into about 66 packets). */
 export const MAX_MESSAGE_BYTES = 256 * 1024
@@ -104,6 +111,22 @@ export const FIRST_HOP_RETRIES = 2
 export const UNREACHABLE_MS = 60_000
 /** How long to dial a next hop before dropping the packet. */
 export const DIAL_TIMEOUT_MS = 10_000
+/**
+ * Packets one peer may send us per second, and in a burst (a token bucket per peer, counted before any work, junk
+ * included). The default is the default slot budget, R / P = 240 per second with one epoch (2400) in a burst: a
+ * neighbour with that budget cannot emit more in all, so an honest one never meets the limit, while a peer sending
+ * junk (which costs us two X25519 before the MAC refuses it, and no slot) is held to that rate.
+ */
+export const INBOUND_PEER_RATE_PER_S = 240
+export const INBOUND_PEER_BURST = 2400
+/** Peers whose inbound buckets are kept (the least recently seen is forgotten past it). */
+export const MAX_RATE_LIMITED_PEERS = 1024
+/**
+ * Whether a relay may dial loopback, private or reserved IPv4 addresses named in a packet (as a next hop, an exit
+ * destination or a SURB's first hop). Off: a deployed exit is otherwise an open proxy into its own network and a port
+ * scanner through its reply status. A devnet on 127.0.0.1 turns it on.
+ */
+export const ALLOW_PRIVATE_DESTINATIONS = false
 /** Inbound /mix/1.0.0 streams one peer may have open (the nim code reuses one per peer). */
 export const MAX_INBOUND_STREAMS = 32
 /** Outbound streams per peer libp2p allows us (we use one per next hop). */

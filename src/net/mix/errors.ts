@@ -41,7 +41,7 @@ export class MixQueueFullError extends LogosError {
   }
 }
 
-/** No slot of this epoch's budget is left for a forwarded packet (mix-cover-traffic.md 6.4: it is dropped). */
+/** No slot of this epoch's budget is left for an incoming packet (mix-cover-traffic.md 6.4: it is dropped unprocessed). */
 export class MixSlotsExhaustedError extends LogosError {
   static readonly code = 'ERR_MIX_SLOTS_EXHAUSTED'
   constructor (options: LogosErrorOptions = {}) {
@@ -113,8 +113,33 @@ export class MixDialError extends LogosError {
   }
 }
 
+/** A replay table is at its capacity: the packet cannot be recorded, so it is refused (a tag is never evicted). */
+export class MixReplayTableFullError extends LogosError {
+  static readonly code = 'ERR_MIX_REPLAY_TABLE_FULL'
+  constructor (capacity: number, options: LogosErrorOptions = {}) {
+    super(MixReplayTableFullError.code, `the replay table of this mix key is full (${capacity} tags)`, { retryable: true, ...options, data: { capacity } })
+  }
+}
+
+/** A peer sent more packets than its inbound bucket allows; they are dropped before any work. */
+export class MixPeerRateLimitedError extends LogosError {
+  static readonly code = 'ERR_MIX_PEER_RATE_LIMITED'
+  constructor (peer: string, options: LogosErrorOptions = {}) {
+    super(MixPeerRateLimitedError.code, `${peer} sends packets faster than its inbound rate allows`, { retryable: true, ...options, data: { peer } })
+  }
+}
+
+/** A packet names a next hop, destination or SURB first hop on a loopback, private or reserved address. */
+export class MixPrivateDestinationError extends LogosError {
+  static readonly code = 'ERR_MIX_PRIVATE_DESTINATION'
+  constructor (ip: string, options: LogosErrorOptions = {}) {
+    super(MixPrivateDestinationError.code, `refusing to dial the non-public address ${ip} (allowPrivateDestinations is off)`, { ...options, data: { ip } })
+  }
+}
+
 registerErrors(
   MixNotStartedError, MixNotEnoughNodesError, MixUnroutableDestinationError, MixMessageTooLargeError, MixQueueFullError,
   MixSlotsExhaustedError, MixReplyTimeoutError, MixDeliveryFailedError, MixUnknownSurbError, MixFragmentError,
-  MixSpamProofError, MixDuplicateHandlerError, MixFrameError, MixDialError
+  MixSpamProofError, MixDuplicateHandlerError, MixFrameError, MixDialError, MixReplayTableFullError, MixPeerRateLimitedError,
+  MixPrivateDestinationError
 )

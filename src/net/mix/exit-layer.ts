@@ -22,6 +22,8 @@ import { readAll, writeBytes } from './wire.ts'
 export interface DeliveryResult {
   status: number
   reply: Uint8Array
+  /** Why a delivery failed, for the exit's report. */
+  cause?: unknown
 }
 
 /**
@@ -70,9 +72,9 @@ export async function deliverRemote (init: DeliveryInit, peerId: PeerId, multiad
     stream = await init.streams.open(peerId, multiaddr, protocol, { signal })
   } catch (err) {
     const name = (err as Error).name
-    if (name === 'UnsupportedProtocolError' || name === 'ProtocolError') return { status: REPLY_STATUS.noHandler, reply: new Uint8Array(0) }
-    if (signal.aborted) return { status: REPLY_STATUS.timeout, reply: new Uint8Array(0) }
-    return { status: REPLY_STATUS.unreachable, reply: new Uint8Array(0) }
+    if (name === 'UnsupportedProtocolError' || name === 'ProtocolError') return { status: REPLY_STATUS.noHandler, reply: new Uint8Array(0), cause: err }
+    if (signal.aborted) return { status: REPLY_STATUS.timeout, reply: new Uint8Array(0), cause: err }
+    return { status: REPLY_STATUS.unreachable, reply: new Uint8Array(0), cause: err }
   }
   try {
     await writeBytes(stream, data, { signal })
@@ -82,9 +84,9 @@ export async function deliverRemote (init: DeliveryInit, peerId: PeerId, multiad
     return { status: REPLY_STATUS.ok, reply }
   } catch (err) {
     stream.abort(err as Error)
-    if (err instanceof MixMessageTooLargeError) return { status: REPLY_STATUS.tooLarge, reply: new Uint8Array(0) }
-    if (signal.aborted) return { status: REPLY_STATUS.timeout, reply: new Uint8Array(0) }
-    return { status: REPLY_STATUS.unreachable, reply: new Uint8Array(0) }
+    if (err instanceof MixMessageTooLargeError) return { status: REPLY_STATUS.tooLarge, reply: new Uint8Array(0), cause: err }
+    if (signal.aborted) return { status: REPLY_STATUS.timeout, reply: new Uint8Array(0), cause: err }
+    return { status: REPLY_STATUS.unreachable, reply: new Uint8Array(0), cause: err }
   }
 }
 

@@ -36,11 +36,15 @@ export type { CoverStrategy } from './cover-traffic.ts'
 export { planFragments, Reassembler } from './fragmentation.ts'
 export { SlotPool } from './slot-pool.ts'
 export { ReplayCache } from './replay-cache.ts'
+export { PeerRateLimiter } from './rate-limit.ts'
+export type { PeerRate } from './rate-limit.ts'
+export { isPublicIPv4 } from './destinations.ts'
 export { exponentialDelay } from './random.ts'
 export { FrameDecoder, encodeFrame } from './wire.ts'
 export {
   MixNotStartedError, MixNotEnoughNodesError, MixUnroutableDestinationError, MixMessageTooLargeError, MixQueueFullError,
   MixSlotsExhaustedError, MixReplyTimeoutError, MixDeliveryFailedError, MixUnknownSurbError, MixFragmentError,
-  MixSpamProofError, MixDuplicateHandlerError, MixFrameError, MixDialError
+  MixSpamProofError, MixDuplicateHandlerError, MixFrameError, MixDialError, MixReplayTableFullError, MixPeerRateLimitedError,
+  MixPrivateDestinationError
 } from './errors.ts'
 export * as MIX_DEFAULTS from './constants.ts'

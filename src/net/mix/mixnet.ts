@@ -20,8 +20,10 @@ import type { CoverStrategy } from './cover-traffic.ts'
 import {
   MixDeliveryFailedError, MixDuplicateHandlerError, MixFrameError, MixMessageTooLargeError, MixNotEnoughNodesError,
   MixNotStartedError, MixQueueFullError, MixReplyTimeoutError, MixSlotsExhaustedError, MixSpamProofError,
-  MixUnknownSurbError, MixUnroutableDestinationError, MixDialError, MixFragmentError
+  MixUnknownSurbError, MixUnroutableDestinationError, MixDialError, MixFragmentError, MixPeerRateLimitedError,
+  MixPrivateDestinationError
 } from './errors.ts'
+import { dialedIPv4, isPublicIPv4 } from './destinations.ts'
 import { DestinationStreams, deliverRemote, serveDelivery } from './exit-layer.ts'
 import type { MixHandler } from './exit-layer.ts'
 import { Reassembler, planFragments } from './fragmentation.ts'
@@ -31,12 +33,15 @@ import type { MixDiscovery, MixNodeInfo, MixNodeSource } from './node-source.ts'
 import { OutboundStreams } from './outbound.ts'
 import type { MixConnectionManager } from './outbound.ts'
 import { exponentialDelay, sample } from './random.ts'
+import { PeerRateLimiter } from './rate-limit.ts'
+import type { PeerRate } from './rate-limit.ts'
 import { SlotPool } from './slot-pool.ts'
 import type { QueuedCover } from './slot-pool.ts'
 import { appendProof, splitProof } from './spam-protection.ts'
 import type { MixSpamProtection } from './spam-protection.ts'
 import { SurbStore } from './surb-store.ts'
 import { FrameDecoder } from './wire.ts'
+import { streamChunks } from '../streams/index.ts'
 
 /** The libp2p components the service needs (a subset of js-libp2p's, so tests can hand in just these). */
 export interface MixComponents {
@@ -74,10 +79,19 @@ export interface MixnetInit {
   minDelayMs?: number
   /** The X25519 mix key (32 bytes); generated when absent. */
   mixPrivateKey?: Uint8Array
-  /** Rotate the mix key this often (0: never, except when the replay table fills). */
+  /** Rotate the mix key this often (0: never, except when its replay table reaches the rotation threshold). */
   keyRotationIntervalMs?: number
   keyGraceMs?: number
+  /** Replay tags kept per key, at most (default 1 M); the key rotates at 80 % of it (`replayRotateFraction`). */
   replayCacheSize?: number
+  replayRotateFraction?: number
+  /**
+   * Let next hops, exit destinations and SURB first hops be loopback, private or reserved addresses (default false:
+   * an exit that dials them is an open proxy and a port scanner). A devnet on 127.0.0.1 needs it on.
+   */
+  allowPrivateDestinations?: boolean
+  /** Packets one peer may send per second and in a burst, counted before any work (default 240/s, 2400). */
+  inboundPeerRate?: PeerRate
   /** Where mix nodes come from. Default: capability discovery (`components.discovery`), else nothing. */
   nodeSource?: MixNodeSource | ((components: MixComponents) => MixNodeSource)
   /** Per-hop DoS protection (mix-dos-protection.md 4.2); none by default. */
@@ -280,6 +294,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private readonly minDelayMs: number
   private readonly keyRotationIntervalMs: number
   private readonly keys: KeyManager
+  private readonly allowPrivateDestinations: boolean
+  private readonly inboundLimiter: PeerRateLimiter
   private readonly spam?: MixSpamProtection
   private readonly proofLength: number
   private readonly slots: SlotPool
@@ -335,9 +351,12 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     this.keys = new KeyManager({
       privateKey: init.mixPrivateKey,
       replayCacheSize: init.replayCacheSize ?? C.REPLAY_CACHE_SIZE,
+      rotateFraction: init.replayRotateFraction ?? C.REPLAY_ROTATE_FRACTION,
       graceMs: init.keyGraceMs ?? C.KEY_GRACE_MS,
       onExhausted: () => { this.rotateKey().catch(err => { this.log.error('key rotation failed: %e', err) }) }
     })
+    this.allowPrivateDestinations = init.allowPrivateDestinations ?? C.ALLOW_PRIVATE_DESTINATIONS
+    this.inboundLimiter = new PeerRateLimiter(init.inboundPeerRate ?? { perSecond: C.INBOUND_PEER_RATE_PER_S, burst: C.INBOUND_PEER_BURST }, C.MAX_RATE_LIMITED_PEERS)
     this.spam = init.spamProtection
     this.proofLength = this.spam?.proofLength ?? 0
     this.epochMs = this.spam?.epochMs ?? init.epochMs ?? C.EPOCH_MS
@@ -444,6 +463,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     this.held = 0
     this.deliveryQueue.length = 0
     this.slots.clear()
+    this.inboundLimiter.clear()
     for (const q of this.sendQueue.splice(0)) q.fail(new MixNotStartedError())
     for (const [id, r] of this.requests) {
       clearTimeout(r.timer)
@@ -906,11 +926,18 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private onStream (stream: Stream, connection: Connection): void {
     const decoder = new FrameDecoder(PACKET_LENGTH + this.proofLength)
     const signal = this.controller.signal
+    const peer = connection.remotePeer.toString()
     void (async () => {
       try {
-        for await (const chunk of stream) {
+        for await (const chunk of streamChunks(stream)) {
           if (signal.aborted) break
           for (const frame of decoder.push(chunk)) {
+            // The peer's bucket first: a packet over its rate costs nothing more (no proof check, no Sphinx work).
+            if (!this.inboundLimiter.take(peer, Date.now())) {
+              this.stats.received++
+              this.reject(new MixPeerRateLimitedError(peer))
+              continue
+            }
             this.receive(frame, { signal }).catch(err => { this.reject(err) })
           }
         }
@@ -950,9 +977,23 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     return this.process(packet)
   }
 
-  /** The Sphinx work on a packet whose proof (if any) checked out, or one of our own to ourselves. */
+  /**
+   * The Sphinx work on a packet whose proof (if any) checked out, or one of our own to ourselves. The bounds come
+   * before any Sphinx work (mix-cover-traffic.md 6.4: claim the slot first): a packet the relay could not hold or has
+   * no slot for never reaches the replay table. Every packet processed takes a slot, the exit's included (the L hops
+   * of the budget model, section 4), so the replay tables grow by at most R per epoch; a packet refused before its
+   * tag is stored (bad MAC, replay, malformed) gives its slot back.
+   */
   private process (packet: Uint8Array): PacketOutcome {
-    const result = processPacket(packet, this.keys.processingKeys())
+    if (this.delayed >= this.init.maxDelayedPackets) throw new MixQueueFullError('delayed packets', this.init.maxDelayedPackets)
+    if (!this.slots.claim()) throw new MixSlotsExhaustedError()
+    let result: ReturnType<typeof processPacket>
+    try {
+      result = processPacket(packet, this.keys.processingKeys())
+    } catch (err) {
+      this.slots.refund()
+      throw err
+    }
     switch (result.type) {
       case 'forward': return this.forward(result.nextHop, result.delayMs, result.packet)
       case 'exit': return this.exitMessage(result.destination, result.message, result.secret)
@@ -976,9 +1017,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
 
   private forward (nextHop: Uint8Array, meanMs: number, packet: Uint8Array): PacketOutcome {
     const next = this.decodeHop(nextHop)
-    if (this.delayed >= this.init.maxDelayedPackets) throw new MixQueueFullError('delayed packets', this.init.maxDelayedPackets)
-    // Claim the slot before the delay (mix-cover-traffic.md 6.4); none left: drop.
-    if (!this.slots.claim()) throw new MixSlotsExhaustedError()
+    this.checkDialable(next.multiaddr)
+    // The slot was claimed in receive(), before the Sphinx work and the delay (mix-cover-traffic.md 6.4).
     const delayMs = this.mixing ? this.sample(meanMs) : 0
     const signal = this.controller.signal
     const proof = this.makeProof(packet, signal)
@@ -1016,8 +1056,12 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     const key = Buffer.from(msg.fragment.messageId).toString('hex')
     const whole = this.exitReassembler.add(key, msg.fragment.index, msg.fragment.count, msg.data, { destination, surbs: msg.surbs })
     if (whole === undefined) return { type: 'fragment' }
-    if (this.held >= this.init.maxHeldDeliveries) throw new MixQueueFullError('messages held for delivery', this.init.maxHeldDeliveries)
     const first = whole.metas[0] as ExitFragmentMeta
+    if (!isZeroAddress(first.destination)) {
+      const target = this.decodeHop(first.destination)
+      if (!target.peerId.equals(this.components.peerId)) this.checkDialable(target.multiaddr)
+    }
+    if (this.held >= this.init.maxHeldDeliveries) throw new MixQueueFullError('messages held for delivery', this.init.maxHeldDeliveries)
     const surbs = whole.metas.flatMap(m => m.surbs).map(decodeSurb)
     this.held++
     const deliver = async (): Promise<void> => { await this.deliver(first.destination, msg.codec, whole.data, surbs) }
@@ -1073,6 +1117,8 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       const r = await deliverRemote({ streams: this.destinationStreams, timeoutMs: this.init.deliveryTimeoutMs }, target.peerId, target.multiaddr, protocol, data, surbs.length > 0 ? maxReplyBytes : undefined, { signal })
       status = r.status
       reply = r.reply
+      // Fire-and-forget has nobody to tell: the exit reports the loss itself, so it is counted and observable.
+      if (surbs.length === 0 && status !== REPLY_STATUS.ok) this.reject(new MixDeliveryFailedError(STATUS_NAMES[status] ?? `status ${status}`, { cause: r.cause }))
     }
     if (surbs.length > 0) await this.sendReply(surbs, status, reply)
   }
@@ -1091,6 +1137,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       const m = encodeReplyMessage({ status, index: i, count, data: body.subarray(i * REPLY_DATA_CAPACITY, (i + 1) * REPLY_DATA_CAPACITY) })
       const packet = useSurb(surb, m)
       const first = this.decodeHop(surb.firstHop)
+      this.checkDialable(first.multiaddr)
       await this.originate(first.peerId, first.multiaddr, packet)
     }))
   }
@@ -1256,6 +1303,13 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   // ------------------------------------------------------------------------------------------------------------
   // Helpers
   // ------------------------------------------------------------------------------------------------------------
+
+  /** Refuses to dial a non-public address a packet named, unless allowPrivateDestinations (destinations.ts). */
+  private checkDialable (ma: Multiaddr): void {
+    if (this.allowPrivateDestinations) return
+    const ip = dialedIPv4(ma)
+    if (ip === undefined || !isPublicIPv4(ip)) throw new MixPrivateDestinationError(ip ?? ma.toString())
+  }
 
   private sample (meanMs: number): number {
     return exponentialDelay(meanMs, { minMs: this.minDelayMs, tailProbability: C.DELAY_TAIL_PROBABILITY, capMs: C.MAX_HOLD_MS })

@@ -54,6 +54,15 @@ export class SlotPool {
     return true
   }
 
+  /**
+   * Gives back a slot claimed in this same turn of the event loop for a packet that was then refused before using it
+   * (an incoming packet whose MAC failed, say). The slot is free again; a cover packet the claim reclaimed stays
+   * cancelled.
+   */
+  refund (): void {
+    if (this.remaining < this.slotsPerEpoch) this.remaining++
+  }
+
   /** Reserves a free slot for a cover packet that will leave later; false when none is free. */
   reserveCover (entry: QueuedCover): boolean {
     if (this.remaining <= this.coverQueue.length) return false

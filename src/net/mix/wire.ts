@@ -2,6 +2,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import type { Stream } from '@libp2p/interface'
 import { raceSignal } from '../../common/index.ts'
 import type { AbortOptions } from '../../common/index.ts'
+import { streamChunks } from '../streams/index.ts'
 import { MixFrameError, MixMessageTooLargeError } from './errors.ts'
 
 /**
@@ -82,7 +83,7 @@ export async function writeBytes (stream: Stream, bytes: Uint8Array, options: Ab
 export async function readAll (stream: Stream, maxBytes: number, options: AbortOptions = {}): Promise<Uint8Array> {
   const list = new Uint8ArrayList()
   const read = async (): Promise<void> => {
-    for await (const chunk of stream) {
+    for await (const chunk of streamChunks(stream)) {
       list.append(chunk)
       if (list.byteLength > maxBytes) throw new MixMessageTooLargeError(list.byteLength, maxBytes)
     }

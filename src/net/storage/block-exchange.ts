@@ -2,6 +2,7 @@ import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { combineSignals } from '../../common/index.ts'
 import type { AbortOptions } from '../../common/index.ts'
+import { streamChunks } from '../streams/index.ts'
 import type { CID } from './cid.ts'
 import {
   BLOCKEXC_PROTOCOL, STREAMS_PER_PEER, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PENDING_REQUESTS_PER_PEER, MAX_SENDS_IN_FLIGHT,
@@ -217,7 +218,7 @@ export class BlockExchange {
     this.streams.add(stream)
     const reader = new FrameReader()
     const run = async (): Promise<void> => {
-      for await (const chunk of stream) {
+      for await (const chunk of streamChunks(stream)) {
         for (const f of reader.push(chunk)) await this.onFrame(stream, peer, f.type, f.payload)
       }
     }

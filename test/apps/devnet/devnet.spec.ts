@@ -3,21 +3,29 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DevnetStartError, startDevnet } from '../../../src/apps/devnet/index.ts'
+import { delay } from '../../../src/common/index.ts'
+
+/** findProviders is a walk over live registrars: a few tries, a second apart, cover the registrations still landing. */
+const LOOKUP_ATTEMPTS = 10
+const LOOKUP_PAUSE_MS = 1000
 
 describe('devnet', () => {
   it('starts N full nodes on loopback that find each other\'s capabilities, and cleans up', async () => {
-    const started = Date.now()
+    // startDevnet resolves once every node knows 3 discovery peers (or fails after its ready timeout).
     const devnet = await startDevnet({ nodes: 6 })
     try {
-      expect(Date.now() - started).toBeLessThan(30_000)
+      const statuses = await Promise.all(devnet.nodes.map(async n => await n.kernel.call('network', 'status') as { discoveryPeers: number }))
+      expect(statuses.every(s => s.discoveryPeers >= 3)).toBe(true)
       expect(new Set(devnet.peers.map(p => p.peerId)).size).toBe(6)
       expect(new Set(devnet.peers.map(p => p.multiaddrs[0])).size).toBe(6)
       expect(new Set(devnet.peers.map(p => p.dataDir)).size).toBe(6)
       // five mix-like nodes advertise a key; node 0 looks for three of them, as a mixnet sender does
       await Promise.all(devnet.nodes.slice(1).map(async (n, i) => await n.kernel.call('network', 'advertise', { protocol: '/test/mix/1.0.0', data: new Uint8Array(32).fill(i + 1) })))
+      // Registrations take a few round trips to land; a sender that finds too few looks again after a pause.
       let found: Array<{ peerId: string, data: Uint8Array }> = []
-      const deadline = Date.now() + 45_000
-      while (found.length < 3 && Date.now() < deadline) {
+      let attempts = 0
+      while (found.length < 3 && attempts < LOOKUP_ATTEMPTS) {
+        if (attempts++ > 0) await delay(LOOKUP_PAUSE_MS)
         found = await devnet.nodes[0]?.kernel.call('network', 'findProviders', { protocol: '/test/mix/1.0.0', limit: 3 }) as typeof found
       }
       expect(found.length).toBe(3)

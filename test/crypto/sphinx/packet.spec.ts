@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createPublicKey, diffieHellman, randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -6,7 +6,8 @@ import {
   HEADER_LENGTH, MESSAGE_LENGTH, PACKET_LENGTH, REPLY_STATUS, SphinxError, SphinxInvalidPointError, SphinxLengthError,
   SphinxMacError, SphinxPathError, SphinxPayloadIntegrityError, SphinxReplayError, buildPacket, createSurb,
   decodeAddress, decodeForwardMessage, decodeReplyMessage, decodeSurb, encodeAddress, encodeForwardMessage,
-  encodeReplyMessage, encodeSurb, importScalar, isZeroAddress, processPacket, recoverReply, useSurb
+  encodeReplyMessage, encodeSurb, importScalar, isCanonicalPoint, isSmallOrderPoint, isZeroAddress, processPacket,
+  recoverReply, useSurb
 } from '../../../src/crypto/sphinx/index.ts'
 import type { ProcessResult } from '../../../src/crypto/sphinx/index.ts'
 import { hex, memoryReplayGuard, testNodes } from './helpers.ts'
@@ -20,6 +21,22 @@ beforeAll(async () => {
   nodes = await testNodes(7)
   dest = encodeAddress((nodes[6] as TestNode).peerId, multiaddr('/ip4/10.1.2.3/tcp/9999'))
 })
+
+/** 1/u mod 2^255 - 19 for a little-endian u: the u-coordinate of the point plus the point of order 2. */
+function invertMod25519 (u: Uint8Array): Uint8Array {
+  const p = (1n << 255n) - 19n
+  let x = 0n
+  for (let i = 31; i >= 0; i--) x = (x << 8n) | BigInt(u[i] as number)
+  let result = 1n
+  let base = x % p
+  for (let e = p - 2n; e > 0n; e >>= 1n) {
+    if ((e & 1n) === 1n) result = (result * base) % p
+    base = (base * base) % p
+  }
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 32; i++) out[i] = Number((result >> BigInt(8 * i)) & 0xffn)
+  return out
+}
 
 function message (data: Uint8Array, codec = '/test/1.0.0'): Uint8Array {
   return encodeForwardMessage({ codec, surbs: [], fragment: { messageId: randomBytes(8), index: 0, count: 1 }, data })
@@ -146,6 +163,41 @@ describe('Sphinx packets (mix.md 8.5, 8.6)', () => {
     const flipped = Uint8Array.from(packet)
     flipped[31] = (flipped[31] as number) | 0x80
     expect(() => processPacket(flipped, [(path[0] as TestNode).key])).toThrow(SphinxInvalidPointError)
+  })
+
+  it('catches at the tag check a replay whose alpha is another encoding of the same shared secret: the tag is H(s)', () => {
+    const n = nodes[0] as TestNode
+    const packet = build([n, nodes[1] as TestNode, nodes[2] as TestNode], message(randomBytes(10)))
+    const alpha = packet.subarray(0, 32)
+    const secret = (u: Uint8Array): Buffer => diffieHellman({
+      privateKey: n.key.privateKey,
+      publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(u).toString('base64url') }, format: 'jwk' })
+    })
+    // X25519 ignores alpha's top bit (RFC 7748): the flipped encoding shares the secret, hence the tag H(s). The
+    // relay refuses it earlier, as a non-canonical point (above).
+    const flipped = Uint8Array.from(alpha)
+    flipped[31] = (flipped[31] as number) | 0x80
+    expect(hex(secret(flipped))).toBe(hex(secret(alpha)))
+    expect(isCanonicalPoint(flipped)).toBe(false)
+
+    // alpha plus the point of order 2 (u = 0) is u -> 1/u mod p: canonical and of large order, so it passes the
+    // point check, and the clamped scalar (a multiple of 8) kills the order-2 part, so the secret is the same too.
+    const twin = Uint8Array.from(packet)
+    twin.set(invertMod25519(alpha), 0)
+    expect(isCanonicalPoint(twin.subarray(0, 32))).toBe(true)
+    expect(isSmallOrderPoint(twin.subarray(0, 32))).toBe(false)
+    expect(hex(twin.subarray(0, 32))).not.toBe(hex(alpha))
+    expect(hex(secret(twin.subarray(0, 32)))).toBe(hex(secret(alpha)))
+    // On its own the twin passes the MAC (beta and gamma are the original's): only the replay tag can stop it.
+    expect(processPacket(twin, [{ privateKey: n.key.privateKey, replay: memoryReplayGuard() }]).type).toBe('forward')
+    // After the original, the twin reaches the tag check and is refused as a replay. With nim's tag H(alpha || s)
+    // its tag would differ, it would be forwarded, and an observer could link the relay's input and output.
+    const seen = new Set<string>()
+    const key = { privateKey: n.key.privateKey, replay: memoryReplayGuard(seen) }
+    const first = processPacket(packet, [key])
+    expect(seen).toEqual(new Set([hex(first.tag)]))
+    expect(() => processPacket(twin, [key])).toThrow(SphinxReplayError)
+    expect(seen.size).toBe(1)
   })
 
   it('stores the replay tag only after the MAC verified', () => {

@@ -1,10 +1,11 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { PrivateKey } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
 import {
   MessageType, NimMessageType, Registrar, RegistrationStatus, RoutingTable, decodeMessage, encodeMessage, peerKeyOf,
-  resolveParams, sealAdvertisement, serviceIdOf
+  resolveParams, sealAdvertisement, serviceIdOf, toHex
 } from '../../../src/net/discovery/index.ts'
 import type { DiscoveryMessage, DiscoveryParams, PeerRef, RequestContext, Ticket } from '../../../src/net/discovery/index.ts'
 
@@ -156,6 +157,86 @@ describe('registrar', () => {
     expect(most).toBeGreaterThanOrEqual(3)
     // as the cache fills the waits reach E (the cap of one ticket)
     expect(Math.max(...waits)).toBe(900)
+  })
+
+  it('refuses a record older than the one it holds for that advertiser, and refreshes only on the same bytes', async () => {
+    const { r } = await registrar({ ipSimilarityWeight: 0 })
+    const a = await peer()
+    const seal = async (seq: bigint, port = 1): Promise<Uint8Array> =>
+      await sealAdvertisement(a.key, { seq, addrs: [multiaddr(`/ip4/10.0.0.1/tcp/${port}`).bytes], services: [{ id: '/svc/1' }] })
+    const held = (): { seq: bigint, expiresS: number } | undefined => {
+      const e = r.cache.get(toHex(serviceIdOf('/svc/1')), a.ref.id)
+      return e === undefined ? undefined : { seq: e.ad.seq, expiresS: e.expiresS }
+    }
+    const ads = (nowMs: number): string[] => (r.handle({ type: MessageType.GET_ADS, key: serviceIdOf('/svc/1'), closerPeers: [] }, ctx(a.ref, '10.0.0.9', nowMs))?.getAds?.advertisements ?? []).map(b => Buffer.from(b).toString('hex'))
+    /** Registers `ad`, following the registrar's tickets; returns when (ms) it was confirmed. */
+    const admit = (ad: Uint8Array, nowMs: number): number => {
+      let ticket: Ticket | undefined
+      for (let round = 0; round < 3; round++) {
+        const res = r.handle(register('/svc/1', ad, ticket), ctx(a.ref, '10.0.0.1', nowMs))
+        if (res?.register?.status === RegistrationStatus.CONFIRMED) return nowMs
+        expect(res?.register?.status).toBe(RegistrationStatus.WAIT)
+        ticket = res?.register?.ticket as Ticket
+        nowMs = (ticket.tMod + ticket.tWaitFor) * 1000
+      }
+      throw new Error('not admitted')
+    }
+    const v5 = await seal(5n)
+    expect(r.handle(register('/svc/1', v5), ctx(a.ref, '10.0.0.1', T0))?.register?.status).toBe(RegistrationStatus.CONFIRMED)
+    const first = held()
+    expect(first?.seq).toBe(5n)
+    // An older record, validly signed (a replay of what the advertiser published before): refused, and the entry
+    // keeps its record and its expiry.
+    expect(r.handle(register('/svc/1', await seal(3n)), ctx(a.ref, '10.0.0.1', T0 + 10_000))?.register?.status).toBe(RegistrationStatus.REJECTED)
+    // The same seq with other content: refused too (one seq names one record).
+    expect(r.handle(register('/svc/1', await seal(5n, 2)), ctx(a.ref, '10.0.0.1', T0 + 20_000))?.register?.status).toBe(RegistrationStatus.REJECTED)
+    expect(held()).toEqual(first)
+    expect(ads(T0 + 21_000)).toEqual([Buffer.from(v5).toString('hex')])
+    // The very same record again (after the short wait its own entry costs it) refreshes the entry's expiry.
+    const refreshedAt = admit(v5, T0 + 30_000)
+    expect(held()?.expiresS).toBe(Math.floor(refreshedAt / 1000) + 900)
+    expect(held()?.expiresS).toBeGreaterThan(first?.expiresS as number)
+    // A newer record replaces it.
+    const v6 = await seal(6n)
+    admit(v6, T0 + 40_000)
+    expect(held()?.seq).toBe(6n)
+    expect(ads(T0 + 41_000)).toEqual([Buffer.from(v6).toString('hex')])
+    expect(r.cache.size).toBe(1)
+  })
+
+  it('a ticket earned for one service of a multi-service record is refused for another', async () => {
+    const { r } = await registrar()
+    // Occupy the address, so a second advertiser from it waits (about E) and gets a ticket.
+    const seedPeer = await peer()
+    r.handle(register('/a', await sealAdvertisement(seedPeer.key, { seq: 1n, addrs: [], services: [{ id: '/a' }] })), ctx(seedPeer.ref, '10.0.0.1', T0))
+    const a = await peer()
+    const both = await sealAdvertisement(a.key, { seq: 1n, addrs: [], services: [{ id: '/a' }, { id: '/b' }] })
+    const waitA = r.handle(register('/a', both), ctx(a.ref, '10.0.0.1', T0))
+    expect(waitA?.register?.status).toBe(RegistrationStatus.WAIT)
+    const ticket = waitA?.register?.ticket as Ticket
+    const due = (ticket.tMod + ticket.tWaitFor) * 1000
+    // The waiting time accumulated under /a cannot be spent on /b, even inside the ticket's window.
+    expect(r.handle(register('/b', both, ticket), ctx(a.ref, '10.0.0.1', due))?.register?.status).toBe(RegistrationStatus.REJECTED)
+    // Under /a it is honoured.
+    expect(r.handle(register('/a', both, ticket), ctx(a.ref, '10.0.0.1', due))?.register?.status).not.toBe(RegistrationStatus.REJECTED)
+  })
+
+  it('bounds what one peer may ask: past its bucket its requests are refused unread, other peers are still served', async () => {
+    const { r } = await registrar({ peerRequestsPerSecond: 1, peerRequestBurst: 3 }, 10)
+    const [a, b] = [await peer(), await peer()]
+    const getAds = encodeMessage({ type: MessageType.GET_ADS, key: serviceIdOf('/svc/1'), closerPeers: [] })
+    const served = (from: PeerRef, nowMs: number): boolean => r.handleBytes(getAds, ctx(from, '10.0.0.1', nowMs)) !== undefined
+    expect([1, 2, 3, 4, 5].map(() => served(a.ref, T0))).toEqual([true, true, true, false, false])
+    expect(served(b.ref, T0)).toBe(true)
+    // A REGISTER over the limit costs no verification and no signature: it is refused before it is read.
+    const ad = await sealAdvertisement(a.key, { seq: 1n, addrs: [], services: [{ id: '/svc/1' }] })
+    expect(r.handleBytes(encodeMessage(register('/svc/1', ad)), ctx(a.ref, '10.0.0.1', T0))).toBeUndefined()
+    expect(r.stats.confirmed + r.stats.wait + r.stats.rejected).toBe(0)
+    expect(r.stats.rateLimited).toBe(3)
+    // The bucket refills at its rate.
+    expect([1, 2, 3].map(() => served(a.ref, T0 + 2000))).toEqual([true, true, false])
+    // Local lookups (no requester) are never limited.
+    expect(r.handle({ type: MessageType.GET_ADS, key: serviceIdOf('/svc/1'), closerPeers: [] }, { from: undefined, fromServes: false, ip: undefined, nowMs: T0 })).toBeDefined()
   })
 
   it('answers in the numbering the request used (nim-libp2p uses 16/17) and closes on junk', async () => {

@@ -1,7 +1,12 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
 import { SimNetwork, VirtualClock, runScenario } from '../../../src/net/discovery-sim/index.ts'
-import { sealAdvertisement, serviceIdOf } from '../../../src/net/discovery/index.ts'
-import type { LookupResult } from '../../../src/net/discovery/index.ts'
+import {
+  DiscoveryNode, MessageType, RequestFailedError, encodeMessage, peerKeyOf, resolveParams, sealAdvertisement, serviceIdOf
+} from '../../../src/net/discovery/index.ts'
+import type { DiscoveryTransport, LookupResult, PeerRef } from '../../../src/net/discovery/index.ts'
 
 describe('discovery over the simulator (the same classes, in memory)', () => {
   it('the virtual clock runs timers in order and honours aborts', async () => {
@@ -16,6 +21,41 @@ describe('discovery over the simulator (the same classes, in memory)', () => {
     await clock.runUntil(100)
     expect(order).toEqual([-1, 10, 30])
     expect(clock.now()).toBe(100)
+  })
+
+  it('request deadlines run on the simulated clock: a slow machine never times out a request answered in time', async () => {
+    const clock = new VirtualClock()
+    const params = resolveParams({ requestTimeoutMs: 20, ipSimilarityWeight: 0 })
+    const identity = async (): Promise<{ key: PrivateKey, ref: PeerRef }> => {
+      const key = await generateKeyPair('Ed25519')
+      const idBytes = peerIdFromPrivateKey(key).toMultihash().bytes
+      return { key, ref: { id: peerIdFromPrivateKey(key).toString(), idBytes, key: peerKeyOf(idBytes), addrs: [] } }
+    }
+    const [a, b, c] = [await identity(), await identity(), await identity()]
+    const unused: DiscoveryTransport = { request: async () => { throw new RequestFailedError('unused') } }
+    const registrar = new DiscoveryNode({ privateKey: b.key, self: b.ref.id, selfBytes: b.ref.idBytes, params, transport: unused, clock })
+    // C's ad sits at B.
+    const ad = await sealAdvertisement(c.key, { seq: 1n, addrs: [], services: [{ id: '/cap/slow' }] })
+    registrar.handle(encodeMessage({ type: MessageType.REGISTER, key: serviceIdOf('/cap/slow'), closerPeers: [], register: { advertisement: ad } }), { from: c.ref, fromServes: true, ip: '10.0.0.3' })
+    // A's requests to B take 3 ms of simulated time and, on this slow machine, 45 ms of real time over several turns
+    // of the event loop, more than the 20 ms deadline.
+    const slow: DiscoveryTransport = {
+      request: async (_peer, bytes, options) => {
+        for (let i = 0; i < 3; i++) {
+          const until = performance.now() + 15
+          while (performance.now() < until) { /* the machine is busy */ }
+          await clock.sleep(1, options)
+        }
+        const response = registrar.handle(bytes, { from: a.ref, fromServes: false, ip: '10.0.0.1' })
+        if (response === undefined) throw new RequestFailedError('refused')
+        return response
+      }
+    }
+    const client = new DiscoveryNode({ privateKey: a.key, self: a.ref.id, selfBytes: a.ref.idBytes, params, transport: slow, clock, clientMode: true })
+    client.addPeer(b.ref)
+    const result = await clock.runWhile(client.lookup(serviceIdOf('/cap/slow')))
+    expect(result.providers.map(p => p.ad.peerIdString)).toEqual([c.ref.id])
+    expect(result.failures).toBe(0)
   })
 
   it('every lookup for a capability with one provider among 200 nodes finds it', async () => {

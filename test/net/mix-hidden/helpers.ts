@@ -19,7 +19,7 @@ export interface HiddenNet {
 }
 
 /** Short delays, no cover: the protocol is what these tests look at. */
-export const FAST_MIX: MixnetInit = { meanDelayMs: 5, senderDelayMs: 5, exitDelayMs: 5, cover: { strategy: 'none' }, keyRotationIntervalMs: 0 }
+export const FAST_MIX: MixnetInit = { meanDelayMs: 5, senderDelayMs: 5, exitDelayMs: 5, cover: { strategy: 'none' }, keyRotationIntervalMs: 0, allowPrivateDestinations: true }
 
 export interface HiddenNetOptions {
   mix?: MixnetInit

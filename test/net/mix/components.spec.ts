@@ -4,10 +4,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { forwardDataCapacity, generateMixKeyPair, SURB_LENGTH } from '../../../src/crypto/sphinx/index.ts'
 import {
-  DiscoveryMixNodeSource, FrameDecoder, MixFragmentError, MixFrameError, MixQueueFullError, Reassembler, ReplayCache,
+  DiscoveryMixNodeSource, FrameDecoder, MixFragmentError, MixFrameError, MixQueueFullError, MixReplayTableFullError, Reassembler, ReplayCache,
   SlotPool, coverRatePerSecond, encodeFrame, exponentialDelay, parseMixKey, planFragments, staticMixNodeSource
 } from '../../../src/net/mix/index.ts'
 import type { MixDiscovery } from '../../../src/net/mix/index.ts'
@@ -58,18 +58,28 @@ describe('slot pool (mix-cover-traffic.md 4, 5)', () => {
 
 describe('cover scheduler', () => {
   for (const strategy of ['constant', 'poisson'] as const) {
-    it(`ticks at the configured mean rate (${strategy})`, async () => {
-      let ticks = 0
-      const s = new CoverScheduler(strategy, 200, () => { ticks++ })
-      s.start()
-      await new Promise(resolve => setTimeout(resolve, 1000))
-      s.stop()
-      const after = ticks
-      await new Promise(resolve => setTimeout(resolve, 100))
-      expect(ticks).toBe(after)
-      // 200/s for 1 s: generous bounds for a loaded machine.
-      expect(ticks).toBeGreaterThan(100)
-      expect(ticks).toBeLessThan(300)
+    it(`ticks at the configured mean rate (${strategy}), on a fake clock`, () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+      try {
+        let ticks = 0
+        const s = new CoverScheduler(strategy, 200, () => { ticks++ })
+        s.start()
+        vi.advanceTimersByTime(20_000)
+        s.stop()
+        const after = ticks
+        vi.advanceTimersByTime(1000)
+        expect(ticks).toBe(after)
+        // 200/s for 20 s. Constant: 4000 on the grid (the random phase may add one). Poisson: a count of mean 4000
+        // and standard deviation sqrt(4000) = 63; the bound is 5 standard deviations.
+        if (strategy === 'constant') {
+          expect(ticks).toBeGreaterThanOrEqual(4000)
+          expect(ticks).toBeLessThanOrEqual(4001)
+        } else {
+          expect(Math.abs(ticks - 4000)).toBeLessThan(5 * Math.sqrt(4000))
+        }
+      } finally {
+        vi.useRealTimers()
+      }
     })
   }
 })
@@ -131,18 +141,20 @@ describe('fragmentation and reassembly', () => {
 })
 
 describe('replay table and keys', () => {
-  it('never forgets a tag and reports when it is full', () => {
-    let full = 0
-    const c = new ReplayCache(3, () => { full++ })
+  it('never forgets a tag, signals its rotation threshold once, and refuses a tag past its capacity', () => {
+    let signalled = 0
+    const c = new ReplayCache(3, { rotateAt: 2, onRotate: () => { signalled++ } })
     const tags = [0, 1, 2].map(() => randomBytes(32))
     for (const t of tags) c.add(t)
     for (const t of tags) expect(c.has(t)).toBe(true)
     expect(c.has(randomBytes(32))).toBe(false)
-    expect(full).toBe(1)
+    expect(signalled).toBe(1)
     expect(c.full).toBe(true)
+    expect(() => { c.add(randomBytes(32)) }).toThrow(MixReplayTableFullError)
+    expect(c.size).toBe(3)
   })
 
-  it('rotates, keeps the old key through its grace period, and signals an exhausted table once', () => {
+  it('rotates, keeps the old key through its grace period, and signals a filling table once', () => {
     let exhausted = 0
     const km = new KeyManager({ replayCacheSize: 2, graceMs: 1000, onExhausted: () => { exhausted++ } })
     const first = km.publicKey
@@ -153,8 +165,9 @@ describe('replay table and keys', () => {
     expect(km.processingKeys(now + 2000)).toHaveLength(1)
     const [current] = km.processingKeys()
     current?.replay.add(randomBytes(32))
+    expect(exhausted).toBe(1) // 80 % of 2, rounded down, is 1
     current?.replay.add(randomBytes(32))
-    current?.replay.add(randomBytes(32))
+    expect(() => current?.replay.add(randomBytes(32))).toThrow(MixReplayTableFullError)
     expect(exhausted).toBe(1)
   })
 })

@@ -5,7 +5,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { mixnet, staticMixNodeSource } from '../../../src/net/mix/index.ts'
-import type { MixNodeSource, Mixnet, MixnetEvents, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
+import type { MixNodeSource, MixSpamProtection, Mixnet, MixnetEvents, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
 
 export type MixNode = Libp2p<{ mix: Mixnet, identify: unknown }>
 
@@ -17,8 +17,9 @@ export interface MixNet {
   stop: () => Promise<void>
 }
 
-/** Test defaults: short delays, no cover (each test turns on what it looks at). */
+/** Test defaults: short delays, no cover (each test turns on what it looks at), loopback destinations allowed. */
 export const FAST: MixnetInit = {
+  allowPrivateDestinations: true,
   meanDelayMs: 5,
   senderDelayMs: 5,
   exitDelayMs: 5,
@@ -71,4 +72,35 @@ export async function nextEvent<K extends keyof MixnetEvents> (target: Mixnet, t
     }
     target.addEventListener(type, listener)
   })
+}
+
+/**
+ * A rate-limit plugin without proofs (proofLength 0) whose epochs the test advances by hand: the hook RLN uses to
+ * drive the slot budget (mix-dos-protection.md 8.2.3), so slot tests depend on no clock.
+ */
+export class ManualEpochs implements MixSpamProtection {
+  readonly proofLength = 0
+  readonly slotsPerEpoch: number
+  /** Long enough that the cover rate derived from it is small; epochs change only through next(). */
+  readonly epochMs = 3_600_000
+  private readonly callbacks = new Set<(epoch: bigint) => void>()
+  private epoch = 0n
+
+  constructor (slotsPerEpoch: number) {
+    this.slotsPerEpoch = slotsPerEpoch
+  }
+
+  async generateProof (): Promise<Uint8Array> { return new Uint8Array(0) }
+  async verifyProof (): Promise<void> {}
+
+  onEpochChange (callback: (epoch: bigint) => void): () => void {
+    this.callbacks.add(callback)
+    return () => { this.callbacks.delete(callback) }
+  }
+
+  /** Starts the next epoch: every service using this plugin refills its slots. */
+  next (): void {
+    this.epoch++
+    for (const cb of this.callbacks) cb(this.epoch)
+  }
 }
