@@ -1553,17 +1553,24 @@ export class DemlsGroup extends Emitter<GroupEvents> {
    * The approved proposals a candidate left out although it could have carried them, approved at least `tolerance`
    * before it arrived. A proposal that could not have joined the batch does not count: a second election, another
    * proposal for a member the batch already adds or removes, the committer's own removal (a steward never commits
-   * it), anything past a full batch. With `knownOnly`, only those the committer knew (DE-MLS "Steward violation
-   * list": censorship is leaving out a proposal visible to it; under message loss a steward may never have received
-   * one, and that is not censorship).
+   * it), anything past a full batch.
+   *
+   * With `provable`, only those the committer must have held approved (DE-MLS "Steward violation list": censorship
+   * is leaving out a proposal visible to it). Under message loss a steward may never receive a proposal, or lack
+   * votes we hold; so the committer must have known the proposal (we hold its vote on it, or it made it), and the
+   * candidate must have come after the proposal's consensus timeout: by then every member holding the proposal has
+   * decided, and as silent voters count as YES (liveness_criteria_yes), our YES means none can have decided NO
+   * (HASHGRAPHLIKE §4).
    */
-  private async leftOut (c: CandidateEntry, approved: Array<{ cert: Certificate, approvedAt: number, digest: string }>, knownOnly: boolean): Promise<Array<{ cert: Certificate, approvedAt: number, digest: string }>> {
+  private async leftOut (c: CandidateEntry, approved: Array<{ cert: Certificate, approvedAt: number, digest: string }>, provable: boolean): Promise<Array<{ cert: Certificate, approvedAt: number, digest: string }>> {
     if (c.certDigests.length >= this.gov.config.commitBatchMax) return []
-    const tolerance = this.gov.config.timers.toleranceMs
+    const { toleranceMs: tolerance, consensusTimeoutMs } = this.gov.config.timers
     const included = new Set(c.certDigests)
     const out: Array<{ cert: Certificate, approvedAt: number, digest: string }> = []
     for (const a of approved) {
-      if (included.has(a.digest) || a.approvedAt + tolerance > c.receivedAt || (knownOnly && !this.knew(c.committer, a.digest))) continue
+      if (included.has(a.digest) || a.approvedAt + tolerance > c.receivedAt) continue
+      const h = a.cert.header
+      if (provable && (!h.livenessYes || h.timestamp + consensusTimeoutMs + tolerance > c.receivedAt || !this.knew(c.committer, a.digest))) continue
       const slot = await this.slotOf(a.cert)
       if (slot === undefined || c.slots.has(slot) || slot === `m:${toHex(c.committer)}`) continue
       out.push(a)
@@ -1634,7 +1641,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     const punished = new Set<string>()
     for (const c of valid) {
       if (c !== best && c.certDigests.join(',') === bestSet) this.applyScore(c.committer, 'honestLosingCommit')
-      // Censorship: left out a proposal the committer knew and this member had approved well before the candidate arrived.
+      // Censorship: left out a proposal the committer must have held approved.
       const censored = (await this.leftOut(c, approved, true)).length > 0
       if (censored && !punished.has(toHex(c.committer))) {
         punished.add(toHex(c.committer))

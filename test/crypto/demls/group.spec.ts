@@ -272,6 +272,79 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(censures).toEqual([])
   }, 60_000)
 
+  it('a steward that lacks votes others hold is not scored for censorship before the consensus timeout', async () => {
+    const hub = new Hub(29)
+    // Nobody commits on its own for a while: the epoch steward commits by hand.
+    const nodes = await buildGroup(hub, 7, { ...FAST, snMax: 3, timers: { ...FAST.timers, batchWindowMs: 8_000, commitInactivityMs: 8_000 } })
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const backup = node(nodes, g.backupSteward)
+    const [q, v1, v2] = nodes.filter(n => n !== steward && n !== backup) as [Node, Node, Node]
+    const epoch = g.epoch
+    const censures: string[] = []
+    const winners = new Set<string>()
+    const approvedAtQ: Uint8Array[] = []
+    for (const n of nodes) {
+      n.group('g').on('score', c => { if (c.event === 'censorship') censures.push(`${n.name}: ${toHex(c.memberId)}`) })
+      n.group('g').on('epoch', e => { if (e.epoch === epoch + 1) winners.add(toHex(e.committer)) })
+    }
+    q.group('g').on('decided', d => { if (d.accepted && d.payload.kind === 'remove') approvedAtQ.push(d.payload.memberId) })
+    await q.group('g').remove(v1.client.memberId)
+    const removals = (n: Node): number => n.group('g').proposals().filter(x => x.decision === true && x.kind === 'remove').length
+    await hub.until(() => removals(steward) === 1, 10_000, 50)
+    // The steward proposes a second removal, but the votes on it do not reach it: the others approve it, it does not.
+    hub.filter = (_from, to) => to !== steward
+    await steward.group('g').remove(v2.client.memberId)
+    await hub.until(() => approvedAtQ.some(id => bytesEqual(id, v2.client.memberId)), 10_000, 50)
+    await hub.advance(400)
+    expect(removals(steward)).toBe(1)
+    expect(await steward.group('g').commitNow()).toBe(true)
+    hub.filter = undefined
+    const rest = nodes.filter(n => n !== v1 && n !== v2)
+    await hub.until(() => !v1.has('g') && !v2.has('g') && converged(rest, 'g'))
+    // The backup commits both in the same epoch; the steward, which committed what it held, is not penalized.
+    expect(winners).toEqual(new Set([toHex(backup.client.memberId)]))
+    expect(censures).toEqual([])
+  }, 60_000)
+
+  it('a steward that leaves out a proposal it held approved is scored for censorship; the backup\'s fuller candidate wins', async () => {
+    const hub = new Hub(28)
+    const drop = { steward: undefined as Uint8Array | undefined, target: undefined as Uint8Array | undefined }
+    const policy = (self: () => Uint8Array) => (certs: Certificate[]): Certificate[] => drop.steward !== undefined && bytesEqual(drop.steward, self())
+      ? certs.filter(c => !(c.header.payload.kind === 'remove' && bytesEqual(c.header.payload.memberId, drop.target as Uint8Array)))
+      : certs
+    // The epoch steward commits after the proposals' consensus timeout: by then it must have held them approved.
+    const config: GroupConfigInit = { ...FAST, snMax: 3, timers: { ...FAST.timers, batchWindowMs: 5_000 } }
+    const nodes: Node[] = []
+    for (let i = 0; i < 7; i++) {
+      const n: Node = await hub.addNode(`s${i}`, { commitPolicy: policy(() => n.client.memberId) })
+      nodes.push(n)
+      if (i === 0) await n.client.createGroup('g', config)
+      else void n.client.join('g')
+    }
+    await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const backup = node(nodes, g.backupSteward)
+    const [p, q, v1, v2] = nodes.filter(n => n !== steward && n !== backup) as [Node, Node, Node, Node]
+    drop.steward = steward.client.memberId
+    drop.target = v2.client.memberId
+    const epoch = g.epoch
+    const censured = new Set<string>()
+    const winners = new Set<string>()
+    for (const n of nodes) {
+      n.group('g').on('score', c => { if (c.event === 'censorship' && bytesEqual(c.memberId, steward.client.memberId)) censured.add(n.name) })
+      n.group('g').on('epoch', e => { if (e.epoch === epoch + 1) winners.add(toHex(e.committer)) })
+    }
+    await Promise.all([q.group('g').remove(v1.client.memberId), p.group('g').remove(v2.client.memberId)])
+    const rest = nodes.filter(n => n !== v1 && n !== v2)
+    await hub.until(() => !v1.has('g') && !v2.has('g') && converged(rest, 'g'))
+    expect(winners).toEqual(new Set([toHex(backup.client.memberId)]))
+    for (const n of nodes) if (n !== steward) expect(censured.has(n.name)).toBe(true)
+  }, 60_000)
+
   it('a removal the group voted down is not proposed again without new evidence', async () => {
     const hub = new Hub(27)
     const nodes = await buildGroup(hub, 5)
