@@ -498,6 +498,22 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(view.members.length).toBe(nodes.length - 1)
   }, 120_000)
 
+  it('an invitation: the holder of a handed-out key package joins once a member invites it', async () => {
+    const hub = new Hub(30)
+    const nodes = await buildGroup(hub, 3)
+    const guest = await hub.addNode('guest')
+    const kp = await guest.client.keyPackage('g')
+    expect(await guest.client.keyPackage('g')).toEqual(kp)
+    // Handed out, not announced: nobody proposes adding the guest on its own.
+    await hub.advance(10_000)
+    expect(nodes[0]?.group('g').proposals()).toEqual([])
+    const joined = guest.client.join('g')
+    await nodes[1]?.group('g').invite(kp)
+    await hub.until(() => guest.has('g') && converged([...nodes, guest], 'g'))
+    expect((await joined).members.length).toBe(4)
+    await expect(guest.client.keyPackage('g')).rejects.toMatchObject({ code: 'ERR_MLS_GROUP_EXISTS' })
+  }, 60_000)
+
   it('a member that leaves is removed without a vote and its group closes', async () => {
     const hub = new Hub(21)
     const nodes = await buildGroup(hub, 4)
