@@ -65,6 +65,8 @@ export function toGroupId (groupId: Uint8Array | string): Uint8Array {
 interface PendingJoin {
   groupId: Uint8Array
   own: OwnKeyPackage
+  /** An invitation: the key package was handed out, not announced on the welcome topic. */
+  quiet: boolean
   timer: TimerHandle | undefined
   waiters: Array<{ resolve: (g: DemlsGroup) => void, reject: (err: Error) => void }>
 }
@@ -147,14 +149,31 @@ export class DemlsClient extends Emitter<ClientEvents> {
     return group
   }
 
-  /** A fresh key package of this member (MLSMessage bytes), for out-of-band invitations. */
-  async keyPackage (): Promise<Uint8Array> {
-    return (await createKeyPackage(this.identity, this.cipherSuite)).encoded
+  /**
+   * A key package of this member (MLSMessage bytes) to hand out for an invitation (a member then calls
+   * `invite(keyPackage)`). With a group id, the client keeps its private part as a join of that group in progress, not
+   * announced on the welcome topic, and joins when the Welcome for it arrives: `join(groupId)` then waits for that
+   * Welcome. Asked again for the same group, it returns the same key package. Without a group id the key package is
+   * fresh and its private part is not kept (a Welcome for it cannot be used).
+   */
+  async keyPackage (groupId?: Uint8Array | string): Promise<Uint8Array> {
+    if (groupId === undefined) return (await createKeyPackage(this.identity, this.cipherSuite)).encoded
+    const id = toGroupId(groupId)
+    const key = toHex(id)
+    if (this.groupMap.has(key)) throw new GroupExistsError(`already a member of group ${key}`)
+    const pending = this.joins.get(key)
+    if (pending !== undefined) return pending.own.encoded
+    const own = await createKeyPackage(this.identity, this.cipherSuite)
+    this.joins.set(key, { groupId: id, own, quiet: true, timer: undefined, waiters: [] })
+    this.store?.saveJoin(key, encodeJoinRecord(id, own, true))
+    this.emit('topics', { topics: this.topics() })
+    return own.encoded
   }
 
   /**
    * Asks to join a group: publishes a key package on its welcome topic (again every joinRetryMs) and resolves with
-   * the group once a Welcome for it arrives and is processed.
+   * the group once a Welcome for it arrives and is processed. After `keyPackage(groupId)` (an invitation) it only
+   * waits for the Welcome.
    */
   async join (groupId: Uint8Array | string, options: { signal?: AbortSignal } = {}): Promise<DemlsGroup> {
     const id = toGroupId(groupId)
@@ -164,9 +183,9 @@ export class DemlsClient extends Emitter<ClientEvents> {
     let pending = this.joins.get(key)
     if (pending === undefined) {
       const own = await createKeyPackage(this.identity, this.cipherSuite)
-      pending = { groupId: id, own, timer: undefined, waiters: [] }
+      pending = { groupId: id, own, quiet: false, timer: undefined, waiters: [] }
       this.joins.set(key, pending)
-      this.store?.saveJoin(key, encodeJoinRecord(id, own))
+      this.store?.saveJoin(key, encodeJoinRecord(id, own, false))
       this.emit('topics', { topics: this.topics() })
       this.announceKeyPackage(pending)
     }
@@ -258,9 +277,9 @@ export class DemlsClient extends Emitter<ClientEvents> {
       this.store?.deleteGroup(group.groupIdHex)
       const own = this.joinedWith.get(group.groupIdHex)
       if (own !== undefined && !this.stopped) {
-        const p: PendingJoin = { groupId: group.groupId, own, timer: undefined, waiters: [] }
+        const p: PendingJoin = { groupId: group.groupId, own, quiet: false, timer: undefined, waiters: [] }
         this.joins.set(group.groupIdHex, p)
-        this.store?.saveJoin(group.groupIdHex, encodeJoinRecord(group.groupId, own))
+        this.store?.saveJoin(group.groupIdHex, encodeJoinRecord(group.groupId, own, false))
         this.announceKeyPackage(p)
       }
       this.emit('left', { groupId: group.groupId, removed: false })
@@ -278,7 +297,7 @@ export class DemlsClient extends Emitter<ClientEvents> {
   }
 
   private announceKeyPackage (p: PendingJoin): void {
-    if (this.stopped || !this.joins.has(toHex(p.groupId))) return
+    if (this.stopped || p.quiet || !this.joins.has(toHex(p.groupId))) return
     const t = topicsFor(p.groupId)
     this.emit('outbound', { topic: t.welcome, data: encodeEnvelope({ type: 'key-package', groupId: p.groupId, keyPackage: p.own.encoded }) })
     p.timer = this.clock.setTimer(() => { this.announceKeyPackage(p) }, this.joinRetryMs)
@@ -321,32 +340,35 @@ export class DemlsClient extends Emitter<ClientEvents> {
     for (const { groupIdHex, record } of this.store.loadJoins()) {
       const decoded = await decodeJoinRecord(record, this.cipherSuite)
       if (decoded === undefined || toHex(decoded.groupId) !== groupIdHex) continue
-      const p: PendingJoin = { groupId: decoded.groupId, own: decoded.own, timer: undefined, waiters: [] }
+      const p: PendingJoin = { groupId: decoded.groupId, own: decoded.own, quiet: decoded.quiet, timer: undefined, waiters: [] }
       this.joins.set(groupIdHex, p)
       this.announceKeyPackage(p)
     }
   }
 }
 
-function encodeJoinRecord (groupId: Uint8Array, own: OwnKeyPackage): Uint8Array {
+/** `u8 version, bytes group_id, bytes key_package, 3 × bytes private key, u8 quiet` (records without the flag: 0). */
+function encodeJoinRecord (groupId: Uint8Array, own: OwnKeyPackage, quiet: boolean): Uint8Array {
   const w = new Writer(512)
   w.u8(WIRE_VERSION).bytes(groupId).bytes(own.encoded)
   w.bytes(own.privatePackage.initPrivateKey).bytes(own.privatePackage.hpkePrivateKey).bytes(own.privatePackage.signaturePrivateKey)
+  w.bool(quiet)
   return w.finish()
 }
 
-async function decodeJoinRecord (bytes: Uint8Array, cs: CiphersuiteImpl): Promise<{ groupId: Uint8Array, own: OwnKeyPackage } | undefined> {
+async function decodeJoinRecord (bytes: Uint8Array, cs: CiphersuiteImpl): Promise<{ groupId: Uint8Array, own: OwnKeyPackage, quiet: boolean } | undefined> {
   try {
     const r = new Reader(bytes)
     if (r.u8() !== WIRE_VERSION) return undefined
     const groupId = r.bytes('group id', MAX_GROUP_ID_LENGTH)
     const encoded = r.bytes('key package')
     const privatePackage = { initPrivateKey: r.bytes(), hpkePrivateKey: r.bytes(), signaturePrivateKey: r.bytes() }
+    const quiet = r.remaining > 0 ? r.bool('quiet') : false
     r.end()
     const msg = decodeMlsBytes(encoded)
     if (msg.wireformat !== 'mls_key_package') return undefined
     const publicPackage = msg.keyPackage
-    return { groupId, own: { publicPackage, privatePackage, encoded, ref: await makeKeyPackageRef(publicPackage, cs.hash) } }
+    return { groupId, own: { publicPackage, privatePackage, encoded, ref: await makeKeyPackageRef(publicPackage, cs.hash) }, quiet }
   } catch {
     return undefined
   }

@@ -105,6 +105,8 @@ interface CandidateEntry {
   /** The commit removes this member: it cannot process it (no path secret for it), it only leaves. */
   removesMe?: boolean
   certDigests: string[]
+  /** What the batch takes up (see PlannedBatch.slots): a left-out proposal for one of these is not censorship. */
+  slots: Set<string>
   byEpochSteward: boolean
   welcomeRefs: Uint8Array[]
 }
@@ -181,6 +183,11 @@ interface PlannedBatch {
   election: Extract<ProposalPayload, { kind: 'election' }> | undefined
   deadlock: boolean
   newGovernance: Governance
+  /**
+   * What the batch takes up: `m:<member id>` for each member it adds or removes, `election`, `deadlock`. A batch holds
+   * one proposal per slot, so an approved proposal for a slot the batch already fills could not have joined it.
+   */
+  slots: Set<string>
 }
 
 /** Commits listed in an announcement: enough to find where two members' histories part within the rollback window. */
@@ -251,6 +258,12 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   private electionNeededSince: number | undefined
   private deadlockNeededSince: number | undefined
   private readonly lowScoreSince = new Map<string, number>()
+  /**
+   * Members whose removal for a low score the group voted down, with this member's score of them at that moment. The
+   * group judged that evidence; a new ECP waits for new evidence (a lower score), or its creator loses points again
+   * and again for the same disagreement.
+   */
+  private readonly rejectedRemovals = new Map<string, number>()
   private readonly layer2Fired = new Set<string>()
   private timer: TimerHandle | undefined
   private timerAt = Infinity
@@ -604,6 +617,8 @@ export class DemlsGroup extends Emitter<GroupEvents> {
   private applyScore (memberId: Uint8Array, event: ScoreEvent): void {
     if (!this.byId.has(toHex(memberId))) return
     const change = this.scores.apply(memberId, event)
+    // A score at the threshold is put up for removal by the timer pass.
+    this.dirty = true
     this.emit('score', change)
   }
 
@@ -847,6 +862,9 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     }
     if (!accepted) {
       if (h.payload.kind === 'election' && h.payload.retryRound >= this.retryRound) this.bumpRetry()
+      if (h.payload.kind === 'emergency' && h.payload.violation === VIOLATION.scoreBelowThreshold && this.byId.has(toHex(h.payload.target))) {
+        this.rejectedRemovals.set(toHex(h.payload.target), this.scores.get(h.payload.target))
+      }
       return
     }
     if (isCommittable(h.payload) && view.valid) this.approved.set(session.digestHex, { session, approvedAt: this.now() })
@@ -1128,7 +1146,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     const state = view.state
     const members = membersOf(state)
     const byId = new Map(members.map(m => [toHex(m.memberId), m]))
-    const out: PlannedBatch = { certificates: [], proposals: [], removed: new Set(), election: undefined, deadlock: false, newGovernance: gov }
+    const out: PlannedBatch = { certificates: [], proposals: [], removed: new Set(), election: undefined, deadlock: false, newGovernance: gov, slots: new Set() }
     const added = new Set<string>()
     for (const cert of certs) {
       if (out.certificates.length >= gov.config.commitBatchMax) break
@@ -1143,6 +1161,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         const id = toHex(kp.memberId)
         if (byId.has(id) || added.has(id)) continue
         added.add(id)
+        out.slots.add(`m:${id}`)
         out.certificates.push(cert)
         out.proposals.push({ proposalType: 'add', add: { keyPackage: kp.keyPackage } })
       } else if (p.kind === 'remove' || (p.kind === 'emergency' && p.violation === VIOLATION.scoreBelowThreshold)) {
@@ -1151,15 +1170,18 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         const m = byId.get(id)
         if (m === undefined || out.removed.has(id) || bytesEqual(target, committer)) continue
         out.removed.add(id)
+        out.slots.add(`m:${id}`)
         out.certificates.push(cert)
         out.proposals.push({ proposalType: 'remove', remove: { removed: m.leafIndex } })
       } else if (p.kind === 'election') {
         if (out.election !== undefined) continue
         out.election = p
+        out.slots.add('election')
         out.certificates.push(cert)
       } else if (p.kind === 'emergency' && p.violation === VIOLATION.deadlock) {
         if (out.deadlock) continue
         out.deadlock = true
+        out.slots.add('deadlock')
         out.certificates.push(cert)
       }
     }
@@ -1314,6 +1336,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       newState: out.state,
       newGov: batch.newGovernance,
       certDigests: batch.certificates.map(c => toHex(proposalDigest(c.header))).sort(),
+      slots: batch.slots,
       byEpochSteward: ctx.primaryWalk[0] !== undefined && bytesEqual(ctx.primaryWalk[0], me),
       welcomeRefs: await this.welcomeRefs(batch.certificates)
     }
@@ -1383,7 +1406,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
    * proposal of this epoch, the batch is consistent, its committer may commit it, and the MLS commit carries exactly
    * the proposals the certificates call for.
    */
-  private async judgeCandidate (body: CandidateBody, view: EpochView): Promise<{ ok: true, newState: ClientState | undefined, newGov: Governance, ctx: CommitContext, certDigests: string[] } | { ok: false, event: ScoreEvent, reason: string }> {
+  private async judgeCandidate (body: CandidateBody, view: EpochView): Promise<{ ok: true, newState: ClientState | undefined, newGov: Governance, ctx: CommitContext, certDigests: string[], slots: Set<string> } | { ok: false, event: ScoreEvent, reason: string }> {
     const now = this.now()
     const state = view.state
     const gov = view.gov
@@ -1428,7 +1451,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       return { ok: false, event: 'brokenCommit', reason: 'not an MLS commit' }
     }
     if (!bytesEqual(ad, governanceDigest(batch.newGovernance))) return { ok: false, event: 'brokenCommit', reason: 'the commit does not carry the governance its certificates lead to' }
-    if (batch.removed.has(toHex(this.identity.memberId))) return { ok: true, newState: undefined, newGov: batch.newGovernance, ctx, certDigests: [...digests].sort() }
+    if (batch.removed.has(toHex(this.identity.memberId))) return { ok: true, newState: undefined, newGov: batch.newGovernance, ctx, certDigests: [...digests].sort(), slots: batch.slots }
     let mismatch: string | undefined
     let processed
     try {
@@ -1445,7 +1468,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       return { ok: false, event: 'brokenCommit', reason: `MLS rejects the commit: ${(err as Error).message}` }
     }
     if (body.welcome !== undefined && expected.every(p => p.proposalType !== 'add')) return { ok: false, event: 'brokenCommit', reason: 'welcome without adds' }
-    return { ok: true, newState: processed.state, newGov: batch.newGovernance, ctx, certDigests: [...digests].sort() }
+    return { ok: true, newState: processed.state, newGov: batch.newGovernance, ctx, certDigests: [...digests].sort(), slots: batch.slots }
   }
 
   private async onCandidate (env: Extract<Envelope, { type: 'candidate' }>, wire: Uint8Array): Promise<void> {
@@ -1469,6 +1492,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       receivedAt: this.now(),
       valid: judged.ok,
       certDigests: judged.ok ? judged.certDigests : [],
+      slots: judged.ok ? judged.slots : new Set(),
       byEpochSteward: judged.ok && judged.ctx.primaryWalk[0] !== undefined && bytesEqual(judged.ctx.primaryWalk[0], body.committer),
       welcomeRefs: judged.ok ? await this.welcomeRefs(body.certificates) : []
     }
@@ -1508,8 +1532,9 @@ export class DemlsGroup extends Emitter<GroupEvents> {
 
   /**
    * DE-MLS "Commit validation service": the longest proposal sequence wins. When the epoch steward's candidate leaves
-   * out proposals this member (the backup in line) approved well before it, the backup commits the fuller batch at
-   * once, inside the freeze window, so censorship is overridden in the same epoch.
+   * out proposals that could have joined its batch and that this member (the backup in line) approved well before it,
+   * the backup commits the fuller batch at once, inside the freeze window: censorship, or a proposal the steward
+   * missed, is made up for in the same epoch.
    */
   private async maybeCounter (entry: CandidateEntry): Promise<void> {
     if (this.counteredEpoch === this.epoch || this.myCandidateEpoch === this.epoch) return
@@ -1518,12 +1543,70 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     if (pos < 0 || bytesEqual(entry.committer, this.identity.memberId)) return
     const committerPos = walk.findIndex(id => bytesEqual(id, entry.committer))
     if (committerPos < 0 || pos !== committerPos + 1) return
-    const tolerance = this.gov.config.timers.toleranceMs
-    const included = new Set(entry.certDigests)
-    const missing = this.approvedCertificates().filter(a => !included.has(a.digest) && a.approvedAt + tolerance <= entry.receivedAt)
+    const missing = await this.leftOut(entry, this.approvedCertificates(), false)
     if (missing.length === 0) return
     this.counteredEpoch = this.epoch
     await this.buildCandidate(true)
+  }
+
+  /**
+   * The approved proposals a candidate left out although it could have carried them, approved at least `tolerance`
+   * before it arrived. A proposal that could not have joined the batch does not count: a second election, another
+   * proposal for a member the batch already adds or removes, the committer's own removal (a steward never commits
+   * it), anything past a full batch.
+   *
+   * With `provable`, only those the committer must have held approved (DE-MLS "Steward violation list": censorship
+   * is leaving out a proposal visible to it). Under message loss a steward may never receive a proposal, or lack
+   * votes we hold; so the committer must have known the proposal (we hold its vote on it, or it made it), and the
+   * candidate must have come after the proposal's consensus timeout: by then every member holding the proposal has
+   * decided, and as silent voters count as YES (liveness_criteria_yes), our YES means none can have decided NO
+   * (HASHGRAPHLIKE §4).
+   */
+  private async leftOut (c: CandidateEntry, approved: Array<{ cert: Certificate, approvedAt: number, digest: string }>, provable: boolean): Promise<Array<{ cert: Certificate, approvedAt: number, digest: string }>> {
+    if (c.certDigests.length >= this.gov.config.commitBatchMax) return []
+    const { toleranceMs: tolerance, consensusTimeoutMs } = this.gov.config.timers
+    const included = new Set(c.certDigests)
+    const out: Array<{ cert: Certificate, approvedAt: number, digest: string }> = []
+    for (const a of approved) {
+      if (included.has(a.digest) || a.approvedAt + tolerance > c.receivedAt) continue
+      const h = a.cert.header
+      if (provable && (!h.livenessYes || h.timestamp + consensusTimeoutMs + tolerance > c.receivedAt || !this.knew(c.committer, a.digest))) continue
+      const slot = await this.slotOf(a.cert)
+      if (slot === undefined || c.slots.has(slot) || slot === `m:${toHex(c.committer)}`) continue
+      out.push(a)
+    }
+    return out
+  }
+
+  /** Whether `memberId` had the proposal: we hold its vote on it (the creator's vote comes with the proposal). */
+  private knew (memberId: Uint8Array, digest: string): boolean {
+    const m = this.byId.get(toHex(memberId))
+    const s = this.sessions.get(digest)
+    return m !== undefined && s !== undefined && s.hasVoted(m.publicKey)
+  }
+
+  /** The batch slot (PlannedBatch.slots) a certificate would take up; undefined when it takes none. */
+  private async slotOf (cert: Certificate): Promise<string | undefined> {
+    const p = cert.header.payload
+    switch (p.kind) {
+      case 'add': {
+        const kp = [...this.keyPackages.values()].find(k => bytesEqual(k.bytes, p.keyPackage))
+        if (kp !== undefined) return `m:${toHex(kp.decoded.memberId)}`
+        try {
+          return `m:${toHex((await decodeKeyPackage(p.keyPackage, this.cs)).memberId)}`
+        } catch {
+          return undefined
+        }
+      }
+      case 'remove':
+        return `m:${toHex(p.memberId)}`
+      case 'election':
+        return 'election'
+      case 'emergency':
+        if (p.violation === VIOLATION.scoreBelowThreshold) return `m:${toHex(p.target)}`
+        if (p.violation === VIOLATION.deadlock) return 'deadlock'
+        return undefined
+    }
   }
 
   /** DE-MLS "Commit validation service" order: negative when `a` is the better candidate. */
@@ -1546,32 +1629,31 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     const valid = [...round.candidates.values()].filter(c => c.valid && (c.newState !== undefined || c.removesMe === true)).sort((a, b) => this.rank(this.rankOf(a), this.rankOf(b)))
     const best = valid[0]
     if (best === undefined) return
-    this.scoreRound(best, valid)
+    await this.scoreRound(best, valid)
     await this.apply(best, false)
   }
 
   /** Local peer-score observations at the end of a freeze round (DE-MLS "Peer Scoring", "Steward violation list"). */
-  private scoreRound (best: CandidateEntry, valid: CandidateEntry[]): void {
-    const tolerance = this.gov.config.timers.toleranceMs
+  private async scoreRound (best: CandidateEntry, valid: CandidateEntry[]): Promise<void> {
     this.applyScore(best.committer, 'successfulCommit')
     const bestSet = best.certDigests.join(',')
     const approved = this.approvedCertificates()
     const punished = new Set<string>()
     for (const c of valid) {
       if (c !== best && c.certDigests.join(',') === bestSet) this.applyScore(c.committer, 'honestLosingCommit')
-      // Censorship: left out a proposal this member had approved well before the candidate arrived.
-      const included = new Set(c.certDigests)
-      const censored = approved.some(a => !included.has(a.digest) && a.approvedAt + tolerance <= c.receivedAt)
+      // Censorship: left out a proposal the committer must have held approved.
+      const censored = (await this.leftOut(c, approved, true)).length > 0
       if (censored && !punished.has(toHex(c.committer))) {
         punished.add(toHex(c.committer))
         this.applyScore(c.committer, 'censorship')
       }
     }
-    // Inactivity: the epoch steward let its turn pass although work was approved long enough.
+    // Inactivity: the epoch steward let its turn pass although work it knew of was approved long enough.
     const walk = this.timingWalk()
     const steward = walk[0]
-    if (steward !== undefined && !bytesEqual(steward, best.committer) && !valid.some(c => bytesEqual(c.committer, steward)) && approved.length > 0) {
-      const anchor = Math.min(...approved.map(a => a.approvedAt))
+    const known = steward === undefined ? [] : approved.filter(a => this.knew(steward, a.digest))
+    if (steward !== undefined && !bytesEqual(steward, best.committer) && !valid.some(c => bytesEqual(c.committer, steward)) && known.length > 0) {
+      const anchor = Math.min(...known.map(a => a.approvedAt))
       const t = this.gov.config.timers
       if (anchor + t.batchWindowMs + t.commitInactivityMs <= best.receivedAt && !punished.has(toHex(steward))) this.applyScore(steward, 'censorship')
     }
@@ -1638,6 +1720,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     this.deadlockNeededSince = undefined
     this.layer2Fired.clear()
     this.lowScoreSince.clear()
+    for (const k of [...this.rejectedRemovals.keys()]) if (!this.byId.has(k)) this.rejectedRemovals.delete(k)
     this.resent.clear()
     // Proposals are epoch-bound: what was not committed is proposed again by its owner in the new epoch.
     for (const [d, s] of this.sessions) if (s.header.epoch < this.epoch) this.sessions.delete(d)
@@ -1803,6 +1886,7 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       newGov: judged.newGov,
       removesMe: judged.newState === undefined,
       certDigests: judged.certDigests,
+      slots: judged.slots,
       byEpochSteward: judged.ctx.primaryWalk[0] !== undefined && bytesEqual(judged.ctx.primaryWalk[0], body.committer),
       welcomeRefs: await this.welcomeRefs(body.certificates)
     }
@@ -1981,6 +2065,8 @@ export class DemlsGroup extends Emitter<GroupEvents> {
         ((s.header.payload.kind === 'emergency' && bytesEqual(s.header.payload.target, target)) ||
          (s.header.payload.kind === 'remove' && bytesEqual(s.header.payload.memberId, target))))
       if (covered) continue
+      const rejectedAt = this.rejectedRemovals.get(key)
+      if (rejectedAt !== undefined && this.scores.get(target) >= rejectedAt) continue
       if (this.openEmergency()) break
       const since = this.lowScoreSince.get(key) ?? now
       this.lowScoreSince.set(key, since)

@@ -122,7 +122,10 @@ export const demls = defineModule({
             return info(await client.join(groupIdOf(p), { signal }))
           }
         },
-        keyPackage: { description: 'A fresh key package of this member (for an out-of-band invitation)', handler: async () => await client.keyPackage() },
+        keyPackage: {
+          description: 'A key package of this member to hand out for an invitation to { groupId }; then join({ groupId }) waits for the Welcome',
+          handler: async (p?: { groupId?: string }) => await client.keyPackage(p?.groupId === undefined ? undefined : groupIdOf(p))
+        },
         send: {
           description: 'Sends { groupId, data } to the group',
           handler: async (p: { groupId: string, data: Uint8Array }) => { await group(p).send(bytesOf(p, 'data')); return { sent: true } }

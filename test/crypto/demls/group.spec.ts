@@ -219,6 +219,172 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(nodes[0]?.group('g').members.length).toBe(4)
   }, 60_000)
 
+  it('a commit that carries one of two removals of the same member censors nothing', async () => {
+    const hub = new Hub(25)
+    const nodes = await buildGroup(hub, 6, { ...FAST, snMax: 3 })
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const victim = nodes.find(n => n !== steward && !bytesEqual(n.client.memberId, g.backupSteward as Uint8Array)) as Node
+    const proposers = nodes.filter(n => n !== victim && n !== steward).slice(0, 2)
+    const rest = nodes.filter(n => n !== victim)
+    const censures: string[] = []
+    const approvals: string[] = []
+    for (const n of rest) {
+      n.group('g').on('score', c => { if (c.event === 'censorship') censures.push(`${n.name}: ${toHex(c.memberId)}`) })
+      n.group('g').on('decided', d => { if (n === rest[0] && d.kind === 'remove' && d.accepted) approvals.push(d.digest) })
+    }
+    // Two members ask at once; both removals are approved, a batch holds one removal per member.
+    await Promise.all(proposers.map(async p => { await p.group('g').remove(victim.client.memberId) }))
+    await hub.until(() => !victim.has('g') && converged(rest, 'g'))
+    expect(approvals.length).toBe(2)
+    expect(censures).toEqual([])
+  }, 60_000)
+
+  it('a steward that never received a proposal is not scored for leaving it out; the fuller candidate wins', async () => {
+    const hub = new Hub(26)
+    const nodes = await buildGroup(hub, 7, { ...FAST, snMax: 3 })
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const backup = node(nodes, g.backupSteward)
+    const others = nodes.filter(n => n !== steward && n !== backup)
+    const [p, q, v1, v2] = others as [Node, Node, Node, Node]
+    const epoch = g.epoch
+    const censures: string[] = []
+    const winners = new Set<string>()
+    for (const n of nodes) {
+      n.group('g').on('score', c => { if (c.event === 'censorship') censures.push(`${n.name}: ${toHex(c.memberId)}`) })
+      n.group('g').on('epoch', e => { if (e.epoch === epoch + 1) winners.add(toHex(e.committer)) })
+    }
+    // Nothing from p reaches the epoch steward: it never sees p's proposal.
+    hub.filter = (from, to) => !(from === p && to === steward)
+    try {
+      await Promise.all([q.group('g').remove(v1.client.memberId), p.group('g').remove(v2.client.memberId)])
+      const rest = nodes.filter(n => n !== v1 && n !== v2)
+      await hub.until(() => !v1.has('g') && !v2.has('g') && converged(rest, 'g'))
+      expect(rest[0]?.group('g').epoch).toBe(epoch + 1)
+    } finally {
+      hub.filter = undefined
+    }
+    // The backup made up for the missing proposal in the same epoch; the steward did not censor anything.
+    expect(winners).toEqual(new Set([toHex(backup.client.memberId)]))
+    expect(censures).toEqual([])
+  }, 60_000)
+
+  it('a steward that lacks votes others hold is not scored for censorship before the consensus timeout', async () => {
+    const hub = new Hub(29)
+    // Nobody commits on its own for a while: the epoch steward commits by hand.
+    const nodes = await buildGroup(hub, 7, { ...FAST, snMax: 3, timers: { ...FAST.timers, batchWindowMs: 8_000, commitInactivityMs: 8_000 } })
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const backup = node(nodes, g.backupSteward)
+    const [q, v1, v2] = nodes.filter(n => n !== steward && n !== backup) as [Node, Node, Node]
+    const epoch = g.epoch
+    const censures: string[] = []
+    const winners = new Set<string>()
+    const approvedAtQ: Uint8Array[] = []
+    for (const n of nodes) {
+      n.group('g').on('score', c => { if (c.event === 'censorship') censures.push(`${n.name}: ${toHex(c.memberId)}`) })
+      n.group('g').on('epoch', e => { if (e.epoch === epoch + 1) winners.add(toHex(e.committer)) })
+    }
+    q.group('g').on('decided', d => { if (d.accepted && d.payload.kind === 'remove') approvedAtQ.push(d.payload.memberId) })
+    await q.group('g').remove(v1.client.memberId)
+    const removals = (n: Node): number => n.group('g').proposals().filter(x => x.decision === true && x.kind === 'remove').length
+    await hub.until(() => removals(steward) === 1, 10_000, 50)
+    // The steward proposes a second removal, but the votes on it do not reach it: the others approve it, it does not.
+    hub.filter = (_from, to) => to !== steward
+    await steward.group('g').remove(v2.client.memberId)
+    await hub.until(() => approvedAtQ.some(id => bytesEqual(id, v2.client.memberId)), 10_000, 50)
+    await hub.advance(400)
+    expect(removals(steward)).toBe(1)
+    expect(await steward.group('g').commitNow()).toBe(true)
+    hub.filter = undefined
+    const rest = nodes.filter(n => n !== v1 && n !== v2)
+    await hub.until(() => !v1.has('g') && !v2.has('g') && converged(rest, 'g'))
+    // The backup commits both in the same epoch; the steward, which committed what it held, is not penalized.
+    expect(winners).toEqual(new Set([toHex(backup.client.memberId)]))
+    expect(censures).toEqual([])
+  }, 60_000)
+
+  it('a steward that leaves out a proposal it held approved is scored for censorship; the backup\'s fuller candidate wins', async () => {
+    const hub = new Hub(28)
+    const drop = { steward: undefined as Uint8Array | undefined, target: undefined as Uint8Array | undefined }
+    const policy = (self: () => Uint8Array) => (certs: Certificate[]): Certificate[] => drop.steward !== undefined && bytesEqual(drop.steward, self())
+      ? certs.filter(c => !(c.header.payload.kind === 'remove' && bytesEqual(c.header.payload.memberId, drop.target as Uint8Array)))
+      : certs
+    // The epoch steward commits after the proposals' consensus timeout: by then it must have held them approved.
+    const config: GroupConfigInit = { ...FAST, snMax: 3, timers: { ...FAST.timers, batchWindowMs: 5_000 } }
+    const nodes: Node[] = []
+    for (let i = 0; i < 7; i++) {
+      const n: Node = await hub.addNode(`s${i}`, { commitPolicy: policy(() => n.client.memberId) })
+      nodes.push(n)
+      if (i === 0) await n.client.createGroup('g', config)
+      else void n.client.join('g')
+    }
+    await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const backup = node(nodes, g.backupSteward)
+    const [p, q, v1, v2] = nodes.filter(n => n !== steward && n !== backup) as [Node, Node, Node, Node]
+    drop.steward = steward.client.memberId
+    drop.target = v2.client.memberId
+    const epoch = g.epoch
+    const censured = new Set<string>()
+    const winners = new Set<string>()
+    for (const n of nodes) {
+      n.group('g').on('score', c => { if (c.event === 'censorship' && bytesEqual(c.memberId, steward.client.memberId)) censured.add(n.name) })
+      n.group('g').on('epoch', e => { if (e.epoch === epoch + 1) winners.add(toHex(e.committer)) })
+    }
+    await Promise.all([q.group('g').remove(v1.client.memberId), p.group('g').remove(v2.client.memberId)])
+    const rest = nodes.filter(n => n !== v1 && n !== v2)
+    await hub.until(() => !v1.has('g') && !v2.has('g') && converged(rest, 'g'))
+    expect(winners).toEqual(new Set([toHex(backup.client.memberId)]))
+    for (const n of nodes) if (n !== steward) expect(censured.has(n.name)).toBe(true)
+  }, 60_000)
+
+  it('a removal the group voted down is not proposed again without new evidence', async () => {
+    const hub = new Hub(27)
+    const nodes = await buildGroup(hub, 5)
+    const bad = nodes[4] as Node
+    const accuser = nodes[1] as Node
+    const bg = bad.group('g')
+    const proposals: string[] = []
+    const rejected: string[] = []
+    for (const n of nodes) {
+      n.group('g').on('proposal', v => {
+        if (n === nodes[0] && v.payload.kind === 'emergency' && bytesEqual(v.payload.target, bad.client.memberId)) proposals.push(toHex(v.owner))
+      })
+      n.group('g').on('decided', d => { if (n === nodes[0] && d.kind === 'emergency' && !d.accepted) rejected.push(d.digest) })
+    }
+    // Broken candidates that only the accuser sees: its score of the member falls, nobody else's does.
+    const brokenToAccuser = async (): Promise<void> => {
+      const state = bg.mlsState
+      const out = await commitProposals(state, [], bad.client.cipherSuite)
+      const { env } = sealCandidate(await candidateKey(state, bad.client.cipherSuite), bg.groupId, bad.client.identity,
+        { epoch: bg.epoch, committer: bad.client.memberId, certificates: [], commit: out.commit, welcome: undefined })
+      hub.filter = (from, to) => to === accuser
+      hub.publish(bad, `/demls/1/${bg.groupIdHex}/app`, encodeEnvelope(env))
+      hub.filter = undefined
+      await hub.settle()
+    }
+    await brokenToAccuser()
+    await brokenToAccuser()
+    expect(accuser.group('g').score(bad.client.memberId)).toBe(0)
+    expect(nodes[0]?.group('g').score(bad.client.memberId)).toBe(100)
+    // The accuser puts the member up for removal; the others, who saw nothing, vote it down.
+    await hub.until(() => rejected.length === 1, 30_000)
+    expect(proposals).toEqual([toHex(accuser.client.memberId)])
+    await hub.advance(20_000)
+    expect(proposals.length).toBe(1)
+    // New evidence (one more broken candidate) is worth another vote.
+    await brokenToAccuser()
+    await hub.until(() => proposals.length >= 2, 10_000)
+    expect(bad.has('g')).toBe(true)
+  }, 60_000)
+
   for (const seed of [16, 160, 1600, 16000]) {
   it(`with 20 % of messages dropped at random, every member ends at the same epoch and state (no fork), seed ${seed}`, async () => {
     const hub = new Hub(seed)
@@ -331,6 +497,22 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     const view = (nodes.find(n => n !== target) as Node).group('g')
     expect(view.members.length).toBe(nodes.length - 1)
   }, 120_000)
+
+  it('an invitation: the holder of a handed-out key package joins once a member invites it', async () => {
+    const hub = new Hub(30)
+    const nodes = await buildGroup(hub, 3)
+    const guest = await hub.addNode('guest')
+    const kp = await guest.client.keyPackage('g')
+    expect(await guest.client.keyPackage('g')).toEqual(kp)
+    // Handed out, not announced: nobody proposes adding the guest on its own.
+    await hub.advance(10_000)
+    expect(nodes[0]?.group('g').proposals()).toEqual([])
+    const joined = guest.client.join('g')
+    await nodes[1]?.group('g').invite(kp)
+    await hub.until(() => guest.has('g') && converged([...nodes, guest], 'g'))
+    expect((await joined).members.length).toBe(4)
+    await expect(guest.client.keyPackage('g')).rejects.toMatchObject({ code: 'ERR_MLS_GROUP_EXISTS' })
+  }, 60_000)
 
   it('a member that leaves is removed without a vote and its group closes', async () => {
     const hub = new Hub(21)
