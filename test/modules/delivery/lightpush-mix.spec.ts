@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { delay } from '../../../src/common/index.ts'
-import { DEVNET_DISCOVERY } from '../../../src/apps/devnet/index.ts'
+import { DEVNET_DISCOVERY, DEVNET_MIX } from '../../../src/apps/devnet/index.ts'
 import { startNode } from '../../../src/apps/node/index.ts'
 import type { LogosNode } from '../../../src/apps/node/index.ts'
 import { startTestNode } from './harness.ts'
@@ -16,7 +16,7 @@ import type { TestNode } from './harness.ts'
  * proofs are tested elsewhere); the path is what this test is about.
  */
 const CONTENT = '/mix-push-test/1/chat/proto'
-const MIX = { slotsPerEpoch: 240 }
+const MIX = { ...DEVNET_MIX }
 let baseDir: string
 const mixNodes: LogosNode[] = []
 let a: TestNode, s: TestNode
