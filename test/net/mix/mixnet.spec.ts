@@ -10,6 +10,7 @@ import {
   MixReplyTimeoutError, MixUnroutableDestinationError
 } from '../../../src/net/mix/index.ts'
 import type { MixIncomingMessage } from '../../../src/net/mix/index.ts'
+import { streamChunks } from '../../../src/net/streams/index.ts'
 import { FAST, nextEvent, startMixNet } from './helpers.ts'
 import type { MixNet, MixNode } from './helpers.ts'
 
@@ -100,7 +101,7 @@ describe('mix service over real libp2p nodes (TCP loopback)', () => {
   it('delivers to a destination that does not run the mix protocol at all', async () => {
     await plain.handle('/test/plain/1', async (stream) => {
       const chunks: Uint8Array[] = []
-      for await (const c of stream) chunks.push(c instanceof Uint8Array ? c : c.subarray())
+      for await (const c of streamChunks(stream)) chunks.push(c)
       stream.send(new TextEncoder().encode(`got ${Buffer.concat(chunks).length} bytes`))
       await stream.close()
     })
@@ -112,6 +113,12 @@ describe('mix service over real libp2p nodes (TCP loopback)', () => {
     const err = await A.services.mix.request(plain.getMultiaddrs()[0] as never, '/test/nothing/1', new Uint8Array([1])).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(MixDeliveryFailedError)
     expect((err as MixDeliveryFailedError).data.status).toBe('noHandler')
+  })
+
+  it('has the exit report a fire-and-forget message it could not deliver', async () => {
+    const failed = Promise.any(net.nodes.slice(1, 6).map(async n => await nextEvent(n.services.mix, 'packet:rejected', d => d.code === 'ERR_MIX_DELIVERY_FAILED')))
+    await A.services.mix.send(plain.getMultiaddrs()[0] as never, '/test/nowhere/1', new Uint8Array([1]))
+    expect(((await failed).error as MixDeliveryFailedError).data.status).toBe('noHandler')
   })
 
   it('can make the destination itself the exit (mix.md 9.3)', async () => {
