@@ -162,8 +162,9 @@ class KernelCallContext implements CallContext, CallMeta {
     this.onUpstreamAbort = undefined
   }
 
-  async call<R = unknown> (target: string, method: string, params?: unknown, options?: CallOptions): Promise<R> {
-    return await (this.kernel.dispatch(this.callee, this, target, method, params, options) as Promise<R>)
+  // Not async: dispatch never throws (it returns rejected promises), and an async wrapper costs a promise per call.
+  call<R = unknown> (target: string, method: string, params?: unknown, options?: CallOptions): Promise<R> {
+    return this.kernel.dispatch(this.callee, this, target, method, params, options) as Promise<R>
   }
 }
 
@@ -474,8 +475,9 @@ export class Kernel implements KernelPort {
   // ---- calls --------------------------------------------------------------------------------------------------------
 
   /** A call from outside any module (tests, CLI, developer interface). */
-  async call<R = unknown> (target: string, method: string, params?: unknown, options?: CallOptions): Promise<R> {
-    return await (this.dispatch(EXTERNAL_CALLER, undefined, target, method, params, options) as Promise<R>)
+  // Not async: dispatch never throws (it returns rejected promises), and an async wrapper costs a promise per call.
+  call<R = unknown> (target: string, method: string, params?: unknown, options?: CallOptions): Promise<R> {
+    return this.dispatch(EXTERNAL_CALLER, undefined, target, method, params, options) as Promise<R>
   }
 
   /** KernelPort: a call made by a module (in this process or another). */
