@@ -1,4 +1,5 @@
 import type { PrivateKey } from '@libp2p/interface'
+import { TokenBuckets } from '../../common/index.ts'
 import { MAX_RATE_LIMITED_PEERS, SECOND_MS } from './constants.ts'
 import { AdCache } from './ad-cache.ts'
 import { InvalidAdvertisementError, InvalidMessageError, InvalidTicketError } from './errors.ts'
@@ -7,7 +8,6 @@ import type { Key } from './keyspace.ts'
 import { RegistrationStatus, decodeMessage, encodeMessage, messageKind } from './message.ts'
 import type { DiscoveryMessage, RegistrationStatusCode, WirePeer } from './message.ts'
 import type { DiscoveryParams } from './params.ts'
-import { RequestRateLimiter } from './rate-limit.ts'
 import { LruMap, RoutingTable } from './routing-table.ts'
 import type { PeerRef, Random } from './routing-table.ts'
 import { TicketKey, validateTicket } from './ticket.ts'
@@ -66,7 +66,7 @@ export class Registrar {
   private readonly mainTable: RoutingTable
   private readonly random: Random
   private readonly tables: LruMap<string, RoutingTable>
-  private readonly limiter: RequestRateLimiter
+  private readonly limiter: TokenBuckets
 
   constructor (init: RegistrarInit) {
     this.ticketKey = new TicketKey(init.privateKey)
@@ -78,7 +78,7 @@ export class Registrar {
     this.cache = new AdCache(init.params.cacheCapacity)
     this.bounds = new LowerBounds(init.params.maxBoundEntries)
     this.tables = new LruMap(init.params.maxRegistrarTables)
-    this.limiter = new RequestRateLimiter(init.params.peerRequestsPerSecond, init.params.peerRequestBurst, MAX_RATE_LIMITED_PEERS)
+    this.limiter = new TokenBuckets({ perSecond: init.params.peerRequestsPerSecond, burst: init.params.peerRequestBurst }, MAX_RATE_LIMITED_PEERS)
     this.waitParams = {
       expiryS: Math.round(init.params.advertExpiryMs / SECOND_MS),
       capacity: init.params.cacheCapacity,

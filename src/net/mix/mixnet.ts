@@ -12,8 +12,8 @@ import {
   importPoint, isZeroAddress, processPacket, recoverReply, useSurb
 } from '../../crypto/sphinx/index.ts'
 import type { PathHop, Surb } from '../../crypto/sphinx/index.ts'
-import { AbortedError, LogosError, UnexpectedError, combineSignals, raceSignal } from '../../common/index.ts'
-import type { AbortOptions } from '../../common/index.ts'
+import { AbortedError, LogosError, TokenBuckets, UnexpectedError, combineSignals, raceSignal } from '../../common/index.ts'
+import type { AbortOptions, TokenRate } from '../../common/index.ts'
 import * as C from './constants.ts'
 import { CoverScheduler, coverRatePerSecond } from './cover-traffic.ts'
 import type { CoverStrategy } from './cover-traffic.ts'
@@ -33,8 +33,6 @@ import type { MixDiscovery, MixNodeInfo, MixNodeSource } from './node-source.ts'
 import { OutboundStreams } from './outbound.ts'
 import type { MixConnectionManager } from './outbound.ts'
 import { exponentialDelay, sample } from './random.ts'
-import { PeerRateLimiter } from './rate-limit.ts'
-import type { PeerRate } from './rate-limit.ts'
 import { SlotPool } from './slot-pool.ts'
 import type { QueuedCover } from './slot-pool.ts'
 import { appendProof, splitProof } from './spam-protection.ts'
@@ -91,7 +89,7 @@ export interface MixnetInit {
    */
   allowPrivateDestinations?: boolean
   /** Packets one peer may send per second and in a burst, counted before any work (default 240/s, 2400). */
-  inboundPeerRate?: PeerRate
+  inboundPeerRate?: TokenRate
   /** Where mix nodes come from. Default: capability discovery (`components.discovery`), else nothing. */
   nodeSource?: MixNodeSource | ((components: MixComponents) => MixNodeSource)
   /** Per-hop DoS protection (mix-dos-protection.md 4.2); none by default. */
@@ -295,7 +293,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
   private readonly keyRotationIntervalMs: number
   private readonly keys: KeyManager
   private readonly allowPrivateDestinations: boolean
-  private readonly inboundLimiter: PeerRateLimiter
+  private readonly inboundLimiter: TokenBuckets
   private readonly spam?: MixSpamProtection
   private readonly proofLength: number
   private readonly slots: SlotPool
@@ -356,7 +354,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
       onExhausted: () => { this.rotateKey().catch(err => { this.log.error('key rotation failed: %e', err) }) }
     })
     this.allowPrivateDestinations = init.allowPrivateDestinations ?? C.ALLOW_PRIVATE_DESTINATIONS
-    this.inboundLimiter = new PeerRateLimiter(init.inboundPeerRate ?? { perSecond: C.INBOUND_PEER_RATE_PER_S, burst: C.INBOUND_PEER_BURST }, C.MAX_RATE_LIMITED_PEERS)
+    this.inboundLimiter = new TokenBuckets(init.inboundPeerRate ?? { perSecond: C.INBOUND_PEER_RATE_PER_S, burst: C.INBOUND_PEER_BURST }, C.MAX_RATE_LIMITED_PEERS)
     this.spam = init.spamProtection
     this.proofLength = this.spam?.proofLength ?? 0
     this.epochMs = this.spam?.epochMs ?? init.epochMs ?? C.EPOCH_MS

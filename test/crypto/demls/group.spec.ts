@@ -14,13 +14,17 @@ const enc = new TextEncoder()
 const dirs: string[] = []
 afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }) })
 
-async function buildGroup (hub: Hub, n: number, config: GroupConfigInit = FAST, prefix = 'm'): Promise<Node[]> {
-  const creator = await hub.addNode(`${prefix}0`)
-  await creator.client.createGroup('g', config)
-  const others: Node[] = []
-  for (let i = 1; i < n; i++) others.push(await hub.addNode(`${prefix}${i}`))
-  for (const o of others) void o.client.join('g')
-  const nodes = [creator, ...others]
+/** How a test makes a member's commits misbehave: given the member's id (once known), what it keeps of a batch. */
+type PolicyFor = (self: () => Uint8Array) => (certs: Certificate[]) => Certificate[]
+
+async function buildGroup (hub: Hub, n: number, config: GroupConfigInit = FAST, prefix = 'm', policy?: PolicyFor): Promise<Node[]> {
+  const nodes: Node[] = []
+  for (let i = 0; i < n; i++) {
+    const node: Node = await hub.addNode(`${prefix}${i}`, policy === undefined ? {} : { commitPolicy: policy(() => node.client.memberId) })
+    nodes.push(node)
+    if (i === 0) await node.client.createGroup('g', config)
+  }
+  for (const o of nodes.slice(1)) void o.client.join('g')
   await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
   return nodes
 }
@@ -127,16 +131,9 @@ describe('De-MLS group (in-process network, real MLS)', () => {
   it('between competing candidates the one with more proposals wins everywhere, whoever committed it', async () => {
     const hub = new Hub(24)
     const partial = { id: undefined as Uint8Array | undefined }
-    const policy = (self: () => Uint8Array) => (certs: Certificate[]): Certificate[] =>
+    const policy: PolicyFor = self => certs =>
       partial.id !== undefined && bytesEqual(partial.id, self()) ? certs.slice(0, 1) : certs
-    const nodes: Node[] = []
-    for (let i = 0; i < 7; i++) {
-      const n: Node = await hub.addNode(`r${i}`, { commitPolicy: policy(() => n.client.memberId) })
-      nodes.push(n)
-      if (i === 0) await n.client.createGroup('g', { ...FAST, snMax: 3 })
-      else void n.client.join('g')
-    }
-    await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
+    const nodes = await buildGroup(hub, 7, { ...FAST, snMax: 3 }, 'r', policy)
     await untilCovered(hub, nodes, true)
     const g = nodes[0]?.group('g') as DemlsGroup
     const steward = node(nodes, g.epochSteward)
@@ -164,16 +161,9 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     // One censorship (-40) takes a member from 100 to 60, under this group's removal threshold of 70; commits earn
     // nothing here so the steward's earlier commits cannot keep it above the threshold.
     const config: GroupConfigInit = { ...FAST, snMax: 3, scoring: { threshold: 70, deltas: { successfulCommit: 0 } } }
-    const policy = (self: () => Uint8Array) => (certs: Certificate[]): Certificate[] =>
+    const policy: PolicyFor = self => certs =>
       censor.id !== undefined && bytesEqual(censor.id, self()) ? certs.filter(c => c.header.payload.kind !== 'add') : certs
-    const nodes: Node[] = []
-    for (let i = 0; i < 6; i++) {
-      const n: Node = await hub.addNode(`c${i}`, { commitPolicy: policy(() => n.client.memberId) })
-      nodes.push(n)
-      if (i === 0) await n.client.createGroup('g', config)
-      else void n.client.join('g')
-    }
-    await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
+    const nodes = await buildGroup(hub, 6, config, 'c', policy)
     await untilCovered(hub, nodes, true)
     const g = nodes[0]?.group('g') as DemlsGroup
     const steward = node(nodes, g.epochSteward)
@@ -311,19 +301,12 @@ describe('De-MLS group (in-process network, real MLS)', () => {
   it('a steward that leaves out a proposal it held approved is scored for censorship; the backup\'s fuller candidate wins', async () => {
     const hub = new Hub(28)
     const drop = { steward: undefined as Uint8Array | undefined, target: undefined as Uint8Array | undefined }
-    const policy = (self: () => Uint8Array) => (certs: Certificate[]): Certificate[] => drop.steward !== undefined && bytesEqual(drop.steward, self())
+    const policy: PolicyFor = self => certs => drop.steward !== undefined && bytesEqual(drop.steward, self())
       ? certs.filter(c => !(c.header.payload.kind === 'remove' && bytesEqual(c.header.payload.memberId, drop.target as Uint8Array)))
       : certs
     // The epoch steward commits after the proposals' consensus timeout: by then it must have held them approved.
     const config: GroupConfigInit = { ...FAST, snMax: 3, timers: { ...FAST.timers, batchWindowMs: 5_000 } }
-    const nodes: Node[] = []
-    for (let i = 0; i < 7; i++) {
-      const n: Node = await hub.addNode(`s${i}`, { commitPolicy: policy(() => n.client.memberId) })
-      nodes.push(n)
-      if (i === 0) await n.client.createGroup('g', config)
-      else void n.client.join('g')
-    }
-    await hub.until(() => nodes.every(x => x.has('g')) && converged(nodes, 'g'))
+    const nodes = await buildGroup(hub, 7, config, 's', policy)
     await untilCovered(hub, nodes, true)
     const g = nodes[0]?.group('g') as DemlsGroup
     const steward = node(nodes, g.epochSteward)

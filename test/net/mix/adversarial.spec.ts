@@ -9,7 +9,7 @@ import {
 } from '../../../src/crypto/sphinx/index.ts'
 import type { PathHop } from '../../../src/crypto/sphinx/index.ts'
 import { encodeFrame } from '../../../src/net/mix/index.ts'
-import { FAST, nextEvent, startMixNet } from './helpers.ts'
+import { FAST, nextEvent, startMixNet, waitUntil } from './helpers.ts'
 import type { MixNet, MixNode } from './helpers.ts'
 
 const keys = Array.from({ length: 6 }, () => new Uint8Array(randomBytes(32)))
@@ -41,14 +41,6 @@ function craft (data: Uint8Array): Uint8Array {
 
 async function rawStream (to: number): Promise<Stream> {
   return await A.dialProtocol((net.nodes[to] as MixNode).getMultiaddrs(), '/mix/1.0.0')
-}
-
-async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 describe('mixing', () => {

@@ -1,12 +1,11 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LogosError } from '../../../src/common/index.ts'
-import { basePointMul, buildPacket, encodeAddress, encodeForwardMessage } from '../../../src/crypto/sphinx/index.ts'
+import { basePointMul, buildPacket, encodeForwardMessage } from '../../../src/crypto/sphinx/index.ts'
 import type { PathHop } from '../../../src/crypto/sphinx/index.ts'
 import { encodeFrame } from '../../../src/net/mix/index.ts'
 import type { MixSpamProtection } from '../../../src/net/mix/index.ts'
-import { FAST, ManualEpochs, nextEvent, startMixNet } from './helpers.ts'
+import { FAST, ManualEpochs, hopOf, nextEvent, startMixNet, waitUntil } from './helpers.ts'
 import type { MixNet, MixNode } from './helpers.ts'
 
 let net: MixNet | undefined
@@ -14,19 +13,6 @@ afterEach(async () => {
   await net?.stop()
   net = undefined
 })
-
-async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
-
-function hopOf (node: MixNode, privateKey: Uint8Array): PathHop {
-  const addr = multiaddr(node.getMultiaddrs()[0]?.toString().replace(/\/p2p\/.*$/, ''))
-  return { publicKey: basePointMul(privateKey), address: encodeAddress(node.peerId, addr) }
-}
 
 function packetFor (path: PathHop[], destination: PathHop, codec: string, data: Uint8Array): Uint8Array {
   const message = encodeForwardMessage({ codec, surbs: [], fragment: { messageId: randomBytes(8), index: 0, count: 1 }, data })

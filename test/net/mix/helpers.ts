@@ -2,8 +2,11 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
+import { basePointMul, encodeAddress } from '../../../src/crypto/sphinx/index.ts'
+import type { PathHop } from '../../../src/crypto/sphinx/index.ts'
 import { mixnet, staticMixNodeSource } from '../../../src/net/mix/index.ts'
 import type { MixNodeSource, MixSpamProtection, Mixnet, MixnetEvents, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
 
@@ -103,4 +106,19 @@ export class ManualEpochs implements MixSpamProtection {
     this.epoch++
     for (const cb of this.callbacks) cb(this.epoch)
   }
+}
+
+/** Polls `predicate` every 20 ms until it holds, or fails after `timeoutMs`. */
+export async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+/** The Sphinx path hop of a node whose mix private key the test chose. */
+export function hopOf (node: MixNode, privateKey: Uint8Array): PathHop {
+  const addr = multiaddr(node.getMultiaddrs()[0]?.toString().replace(/\/p2p\/.*$/, ''))
+  return { publicKey: basePointMul(privateKey), address: encodeAddress(node.peerId, addr) }
 }

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MixDuplicateHandlerError, MixMessageTooLargeError, MixUnroutableDestinationError } from '../../../src/net/mix/index.ts'
 import type { MixInternalMessage, MixNodeInfo } from '../../../src/net/mix/index.ts'
-import { startMixNet } from './helpers.ts'
+import { startMixNet, waitUntil } from './helpers.ts'
 import type { MixNet, MixNode } from './helpers.ts'
 
 const CODEC = '/mix/test-internal/1.0.0'
@@ -14,14 +14,6 @@ let X: MixNode
 
 function infoOf (node: MixNode): MixNodeInfo {
   return { peerId: node.peerId, multiaddrs: node.getMultiaddrs(), mixPublicKey: node.services.mix.publicKey }
-}
-
-async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 beforeAll(async () => {

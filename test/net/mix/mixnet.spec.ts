@@ -11,7 +11,7 @@ import {
 } from '../../../src/net/mix/index.ts'
 import type { MixIncomingMessage } from '../../../src/net/mix/index.ts'
 import { streamChunks } from '../../../src/net/streams/index.ts'
-import { FAST, nextEvent, startMixNet } from './helpers.ts'
+import { FAST, nextEvent, startMixNet, waitUntil } from './helpers.ts'
 import type { MixNet, MixNode } from './helpers.ts'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -191,10 +191,3 @@ describe('mix service over real libp2p nodes (TCP loopback)', () => {
   })
 })
 
-async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}

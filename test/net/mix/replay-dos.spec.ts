@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LogosError } from '../../../src/common/index.ts'
-import { basePointMul, buildPacket, encodeAddress, encodeForwardMessage } from '../../../src/crypto/sphinx/index.ts'
+import { buildPacket, encodeForwardMessage } from '../../../src/crypto/sphinx/index.ts'
 import type { PathHop } from '../../../src/crypto/sphinx/index.ts'
 import { ReplayCache, encodeFrame, isPublicIPv4 } from '../../../src/net/mix/index.ts'
 import { KeyManager } from '../../../src/net/mix/key-manager.ts'
-import { FAST, ManualEpochs, nextEvent, startMixNet } from './helpers.ts'
+import { FAST, ManualEpochs, hopOf, nextEvent, startMixNet, waitUntil } from './helpers.ts'
 import type { MixNet, MixNode } from './helpers.ts'
 
 let net: MixNet | undefined
@@ -15,19 +14,6 @@ afterEach(async () => {
   await net?.stop()
   net = undefined
 })
-
-async function waitUntil (predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
-
-function hopOf (node: MixNode, privateKey: Uint8Array): PathHop {
-  const addr = multiaddr(node.getMultiaddrs()[0]?.toString().replace(/\/p2p\/.*$/, ''))
-  return { publicKey: basePointMul(privateKey), address: encodeAddress(node.peerId, addr) }
-}
 
 /** A valid packet for `path`, to `destination` (a hop's address), with the given codec and per-hop mean delay. */
 function packetFor (path: PathHop[], destination: Uint8Array, codec: string, data: Uint8Array, delayMs = 5): Uint8Array {
