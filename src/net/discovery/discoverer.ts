@@ -19,10 +19,16 @@ export interface FoundProvider {
 }
 
 export interface LookupOptions {
-  /** Stop once this many providers are found (default F_lookup). */
+  /**
+   * Stop once this many providers are found (default F_lookup), counting at most `lookupAdsPerRegistrar` new ones
+   * per registrar; at most this many are returned.
+   */
   limit?: number
   signal?: AbortSignal
-  /** Called once per provider as it is found (not for ones already found by this lookup). */
+  /**
+   * Called once per provider returned: as it is found for those that count towards the limit, at the end of the walk
+   * for those past a registrar's share that fill a result short of the limit.
+   */
   onProvider?: (provider: FoundProvider) => void
 }
 
