@@ -19,10 +19,16 @@ export interface FoundProvider {
 }
 
 export interface LookupOptions {
-  /** Stop once this many providers are found (default F_lookup). */
+  /**
+   * Stop once this many providers are found (default F_lookup), counting at most `lookupAdsPerRegistrar` new ones
+   * per registrar; at most this many are returned.
+   */
   limit?: number
   signal?: AbortSignal
-  /** Called once per provider as it is found (not for ones already found by this lookup). */
+  /**
+   * Called once per provider returned: as it is found for those that count towards the limit, at the end of the walk
+   * for those past a registrar's share that fill a result short of the limit.
+   */
   onProvider?: (provider: FoundProvider) => void
 }
 
@@ -59,7 +65,10 @@ export interface DiscovererInit {
  * KadDHT(peerID) and kept between lookups; the walk goes from the farthest bucket b_0 to the closest, asks up to
  * K_lookup random registrars per bucket (never one twice), verifies every ad, grows DiscT from closerPeers, and
  * stops at F_lookup (or the caller's limit) distinct advertisers or when no unqueried registrar is left. Registrars of
- * one bucket are asked in parallel; buckets follow one another, as the spec's walk does.
+ * one bucket are asked in parallel; buckets follow one another, as the spec's walk does. Our one departure: only
+ * `lookupAdsPerRegistrar` new advertisers of each registrar count towards the stop, so a few Sybil registrars
+ * answering F_return ads each cannot end the walk before it reaches the registrars close to the service (the others
+ * are kept and fill the result if the walk ends short of the limit).
  */
 export class Discoverer {
   private readonly init: DiscovererInit
@@ -100,12 +109,17 @@ export class Discoverer {
     const { params } = this.init
     const limit = options.limit ?? params.fLookup
     const table = this.table(serviceId)
-    const found = new Map<string, FoundProvider>()
+    // Providers that count towards the stopping rule (at most lookupAdsPerRegistrar new ones per registrar), and the
+    // other verified ones (a registrar past its share): these fill the result only if the walk ends short of the
+    // limit. Both are bounded by the ads of the registrars asked (2 x K_lookup per bucket, MAX_ADS_PER_RESPONSE each).
+    const counted = new Map<string, FoundProvider>()
+    const spare = new Map<string, FoundProvider>()
+    const share = new Map<string, number>()
     const result: LookupResult = { providers: [], messages: 0, failures: 0, refused: 0 }
     const request = { type: MessageType.GET_ADS, key: serviceId, closerPeers: [] }
-    const accept = (ads: Uint8Array[]): void => {
+    const accept = (registrar: string, ads: Uint8Array[]): void => {
       for (const bytes of ads) {
-        if (found.size >= limit) return
+        if (counted.size >= limit) return
         let verified: FoundProvider
         try {
           verified = this.init.verifier.openFor(bytes, serviceId)
@@ -114,23 +128,36 @@ export class Discoverer {
           result.refused++
           continue
         }
-        if (verified.ad.peerIdString === this.init.self) continue
-        const known = found.get(verified.ad.peerIdString)
-        if (known !== undefined && known.ad.seq >= verified.ad.seq) continue
-        found.set(verified.ad.peerIdString, verified)
-        if (known === undefined) options.onProvider?.(verified)
+        const id = verified.ad.peerIdString
+        if (id === this.init.self) continue
+        const known = counted.get(id)
+        if (known !== undefined) {
+          if (known.ad.seq < verified.ad.seq) counted.set(id, verified)
+          continue
+        }
+        const kept = spare.get(id)
+        const newest = kept !== undefined && kept.ad.seq >= verified.ad.seq ? kept : verified
+        const used = share.get(registrar) ?? 0
+        if (used >= params.lookupAdsPerRegistrar) {
+          spare.set(id, newest)
+          continue
+        }
+        share.set(registrar, used + 1)
+        spare.delete(id)
+        counted.set(id, newest)
+        options.onProvider?.(newest)
       }
     }
 
     const local = this.init.local?.(request)
-    if (local?.getAds !== undefined) accept(local.getAds.advertisements)
+    if (local?.getAds !== undefined) accept(this.init.self, local.getAds.advertisements)
 
     const queried = new Set<string>([this.init.self])
-    for (let i = 0; i < table.bucketCount && found.size < limit; i++) {
+    for (let i = 0; i < table.bucketCount && counted.size < limit; i++) {
       // K_lookup registrars of this bucket must answer; one that fails is replaced by another, within a bound.
       let answered = 0
       let attempts = 0
-      while (answered < params.kLookup && attempts < params.kLookup * LOOKUP_ATTEMPTS_FACTOR && found.size < limit) {
+      while (answered < params.kLookup && attempts < params.kLookup * LOOKUP_ATTEMPTS_FACTOR && counted.size < limit) {
         throwIfAborted(options.signal)
         const batch: PeerRef[] = []
         while (answered + batch.length < params.kLookup) {
@@ -159,11 +186,16 @@ export class Discoverer {
             table.add(learnt)
             this.init.onPeerLearnt?.(learnt)
           }
-          accept(r.value.getAds?.advertisements ?? [])
+          accept(peer.id, r.value.getAds?.advertisements ?? [])
         })
       }
     }
-    result.providers = [...found.values()]
+    result.providers = [...counted.values()]
+    for (const p of spare.values()) {
+      if (result.providers.length >= limit) break
+      result.providers.push(p)
+      options.onProvider?.(p)
+    }
     return result
   }
 

@@ -1,5 +1,6 @@
 import {
   ADVERT_EXPIRY_MS, AD_CACHE_CAPACITY, BUCKET_SIZE, F_LOOKUP, F_RETURN, IP_SIMILARITY_WEIGHT, K_LOOKUP, K_REGISTER,
+  LOOKUP_ADS_PER_REGISTRAR,
   MAINTENANCE_INTERVAL_MS, MAX_BOUND_ENTRIES, MAX_REGISTRAR_TABLES, OCCUPANCY_EXPONENT, PEER_REQUEST_BURST,
   PEER_REQUESTS_PER_SECOND, REFRESH_INTERVAL_MS, REGISTRATION_WINDOW_MS, REQUEST_TIMEOUT_MS, SAFETY_PARAMETER,
   SERVICE_BUCKETS, VERIFY_CACHE_SIZE
@@ -14,6 +15,11 @@ export interface DiscoveryParams {
   kLookup: number
   /** F_lookup: advertisers a lookup collects before it stops. */
   fLookup: number
+  /**
+   * Most of one registrar's ads that count towards the F_lookup stopping rule (ours, not the spec's: a defence
+   * against Sybil registrars for rare capabilities; F_return or more is the spec's walk). See constants.ts.
+   */
+  lookupAdsPerRegistrar: number
   /** F_return: ads one registrar returns. */
   fReturn: number
   /** E, in ms (tickets carry whole seconds, so use multiples of 1000). */
@@ -54,6 +60,7 @@ export const DEFAULT_PARAMS: Readonly<DiscoveryParams> = Object.freeze({
   kLookup: K_LOOKUP,
   fLookup: F_LOOKUP,
   fReturn: F_RETURN,
+  lookupAdsPerRegistrar: LOOKUP_ADS_PER_REGISTRAR,
   advertExpiryMs: ADVERT_EXPIRY_MS,
   cacheCapacity: AD_CACHE_CAPACITY,
   occupancyExponent: OCCUPANCY_EXPONENT,
@@ -81,7 +88,7 @@ export function resolveParams (init: Partial<DiscoveryParams> = {}): DiscoveryPa
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InvalidArgumentError(`discovery parameter "${k}" must be a finite number >= 0`)
     p[k as keyof DiscoveryParams] = v
   }
-  for (const k of ['kRegister', 'kLookup', 'fLookup', 'fReturn', 'cacheCapacity', 'serviceBuckets', 'bucketSize', 'peerRequestBurst', 'maxRegistrarTables', 'maxBoundEntries', 'verifyCacheSize'] as const) {
+  for (const k of ['kRegister', 'kLookup', 'fLookup', 'lookupAdsPerRegistrar', 'fReturn', 'cacheCapacity', 'serviceBuckets', 'bucketSize', 'peerRequestBurst', 'maxRegistrarTables', 'maxBoundEntries', 'verifyCacheSize'] as const) {
     if (!Number.isInteger(p[k]) || p[k] < 1) throw new InvalidArgumentError(`discovery parameter "${k}" must be a positive integer`)
   }
   if (p.serviceBuckets > 256) throw new InvalidArgumentError('serviceBuckets must be at most 256 (bits of a key)')

@@ -86,10 +86,12 @@ describe('discovery over the simulator (the same classes, in memory)', () => {
     expect(servers.every(s => s.engine?.registrar?.cache.size !== undefined)).toBe(true)
   }, 60_000)
 
-  it('with 20 % Sybil registrars, lookups of a popular capability are not eclipsed; a rare one is the hard case', async () => {
+  it('with 20 % Sybil registrars, lookups of neither a popular nor a rare capability are eclipsed', async () => {
+    // With the spec's stopping rule (lookupAdsPerRegistrar = F_return) this seed eclipses 13 of the 30 rare lookups.
     const r = await runScenario({ nodes: 300, sybilFraction: 0.2, lookups: 30, settleMs: 300_000, seed: 5 })
     expect(r.sybils).toBe(60)
     expect(r.eclipseRate).toBeLessThan(0.1)
-    expect(r.rareLookupSuccess).toBeGreaterThan(0.2)
+    expect(r.rareEclipseRate).toBeLessThan(0.1)
+    expect(r.rareLookupSuccess).toBeGreaterThan(0.9)
   }, 120_000)
 })
