@@ -108,8 +108,8 @@ export const REFILL_DEBOUNCE_MS = 200
 
 /**
  * REGISTER and GET_ADS one requester (peer, else IP) may send a registrar per second, and in a burst. A REGISTER
- * costs an Ed25519 verification and a ticket signature (about 90 us), a GET_ADS for a new service a table copy:
- * 16/s holds one requester to about 1.5 ms of work per second. The burst covers an honest peer's peaks: an
+ * costs at most an Ed25519 verification and a ticket MAC (about 65 us), a GET_ADS for a new service a table copy:
+ * 16/s holds one requester to about 1 ms of work per second. The burst covers an honest peer's peaks: an
  * advertiser placing all its services (at most 64) with one registrar at once, plus a lookup and a refresh walk.
  */
 export const PEER_REQUESTS_PER_SECOND = 16

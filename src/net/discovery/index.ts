@@ -28,7 +28,7 @@ export {
   MessageType, NimMessageType, RegistrationStatus, encodeMessage, decodeMessage, messageKind
 } from './message.ts'
 export type { DiscoveryMessage, RegisterPart, Ticket, WirePeer, MessageKind, RegistrationStatusCode } from './message.ts'
-export { signTicket, validateTicket, verifyTicketSignature, ticketSigningBytes, TicketKey } from './ticket.ts'
+export { validateTicket, ticketSigningBytes, TicketKey } from './ticket.ts'
 export type { UnsignedTicket } from './ticket.ts'
 export {
   sealAdvertisement, openAdvertisement, advertisesService, encodeXpr, decodeXpr, AdvertisementVerifier, checkServiceData
