@@ -8,6 +8,7 @@ import type { HiddenServices, HostedService } from '../../net/mix-hidden/index.t
 import type { MethodTable, ModuleContext } from '../../sdk/index.ts'
 import { NetworkParamsError } from './errors.ts'
 import { HiddenKeyFileError, HiddenNoReplyError, HiddenReplyIdError } from './hidden-errors.ts'
+import { PendingReplies } from './pending-replies.ts'
 
 /**
  * Hidden services over the mixnet as the network module offers them (src/net/mix-hidden):
@@ -84,9 +85,8 @@ interface RequestParams { address: string, protocol: string, payload: Uint8Array
 /** The hidden-service methods of the network module, over its hidden-service layer. */
 export function hiddenMethods (ctx: ModuleContext, hidden: HiddenServices): { methods: MethodTable, stop: () => void } {
   const keysDir = join(ctx.dataDir, HIDDEN_KEYS_DIR)
-  const pending = new Map<string, { resolve: (data: Uint8Array | undefined) => void, timer: ReturnType<typeof setTimeout> }>()
+  const pending = new PendingReplies<Uint8Array>({ max: MAX_PENDING_HIDDEN_REPLIES, windowMs: HIDDEN_REPLY_WINDOW_MS })
   const hosted = new Map<string, HostedService>()
-  let nextId = 0
   let clientKey: Promise<Uint8Array> | undefined
 
   const clientAuthKey = async (): Promise<Uint8Array> => {
@@ -96,15 +96,8 @@ export function hiddenMethods (ctx: ModuleContext, hidden: HiddenServices): { me
 
   /** A request for a hosted service: tell the subscribers, wait for hiddenReply. */
   const serve = (address: string) => async ({ protocol, data }: { protocol: string, data: Uint8Array }): Promise<Uint8Array> => {
-    const id = `${Date.now().toString(36)}-${(nextId++).toString(36)}`
-    if (pending.size >= MAX_PENDING_HIDDEN_REPLIES) throw new HiddenNoReplyError('too many requests waiting for a reply')
-    const answered = new Promise<Uint8Array | undefined>((resolve) => {
-      const timer = setTimeout(() => {
-        pending.delete(id)
-        resolve(undefined)
-      }, HIDDEN_REPLY_WINDOW_MS)
-      pending.set(id, { resolve, timer })
-    })
+    if (pending.full) throw new HiddenNoReplyError('too many requests waiting for a reply')
+    const { id, answer: answered } = pending.open()
     ctx.emit('hidden:request', { id, address, protocol, data })
     const out = await answered
     if (out === undefined) throw new HiddenNoReplyError(`no hiddenReply within ${HIDDEN_REPLY_WINDOW_MS} ms`)
@@ -158,11 +151,7 @@ export function hiddenMethods (ctx: ModuleContext, hidden: HiddenServices): { me
       handler: (p: { id: string, data: Uint8Array }) => {
         const id = text(p?.id, 'id')
         const data = bytes(p.data, 'data')
-        const waiting = pending.get(id)
-        if (waiting === undefined) throw new HiddenReplyIdError(id)
-        pending.delete(id)
-        clearTimeout(waiting.timer)
-        waiting.resolve(data)
+        if (!pending.answer(id, data)) throw new HiddenReplyIdError(id)
         return { id }
       }
     },
@@ -188,11 +177,7 @@ export function hiddenMethods (ctx: ModuleContext, hidden: HiddenServices): { me
   return {
     methods,
     stop: () => {
-      for (const [id, w] of pending) {
-        clearTimeout(w.timer)
-        w.resolve(undefined)
-        pending.delete(id)
-      }
+      pending.clear()
     }
   }
 }

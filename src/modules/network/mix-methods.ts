@@ -6,6 +6,7 @@ import type { MethodTable, ModuleContext } from '../../sdk/index.ts'
 import type { NetworkConfig } from './config.ts'
 import { NetworkConfigError, NetworkParamsError } from './errors.ts'
 import { MixReplyIdError } from './mix-errors.ts'
+import { PendingReplies } from './pending-replies.ts'
 
 /**
  * The mixnet as the network module offers it to other modules, at message level:
@@ -110,25 +111,16 @@ interface RequestParams extends SendParams { surbs?: number, timeoutMs?: number 
 
 /** The mix methods of the network module, over its mix service. */
 export function mixMethods (ctx: ModuleContext, mix: Mixnet): { methods: MethodTable, stop: () => void } {
-  const pending = new Map<string, { resolve: (data: Uint8Array | undefined) => void, timer: ReturnType<typeof setTimeout> }>()
-  let nextId = 0
+  const pending = new PendingReplies<Uint8Array>({ max: MAX_PENDING_MIX_REPLIES, windowMs: MIX_REPLY_WINDOW_MS })
 
   const serve = (reply: boolean) => async (message: MixIncomingMessage): Promise<Uint8Array | undefined> => {
-    const id = `${Date.now().toString(36)}-${(nextId++).toString(36)}`
-    const answer = reply && pending.size < MAX_PENDING_MIX_REPLIES
+    const answer = reply && !pending.full
     if (reply && !answer) ctx.log.warn('too many mix messages waiting for a reply; serving this one without', { protocol: message.protocol })
     if (!answer) {
-      ctx.emit('mix:message', { id, protocol: message.protocol, data: message.data, expectsReply: false })
+      ctx.emit('mix:message', { id: pending.newId(), protocol: message.protocol, data: message.data, expectsReply: false })
       return undefined
     }
-    // Wait for the answer first, then tell: a subscriber may answer before emit returns.
-    const answered = new Promise<Uint8Array | undefined>((resolve) => {
-      const timer = setTimeout(() => {
-        pending.delete(id)
-        resolve(undefined)
-      }, MIX_REPLY_WINDOW_MS)
-      pending.set(id, { resolve, timer })
-    })
+    const { id, answer: answered } = pending.open()
     ctx.emit('mix:message', { id, protocol: message.protocol, data: message.data, expectsReply: true })
     return await answered
   }
@@ -173,11 +165,7 @@ export function mixMethods (ctx: ModuleContext, mix: Mixnet): { methods: MethodT
       handler: (p: { id: string, data: Uint8Array }) => {
         const id = text(p?.id, 'id')
         const data = bytes(p.data, 'data')
-        const waiting = pending.get(id)
-        if (waiting === undefined) throw new MixReplyIdError(id)
-        pending.delete(id)
-        clearTimeout(waiting.timer)
-        waiting.resolve(data)
+        if (!pending.answer(id, data)) throw new MixReplyIdError(id)
         return { id }
       }
     },
@@ -198,11 +186,7 @@ export function mixMethods (ctx: ModuleContext, mix: Mixnet): { methods: MethodT
   return {
     methods,
     stop: () => {
-      for (const [id, w] of pending) {
-        clearTimeout(w.timer)
-        w.resolve(undefined)
-        pending.delete(id)
-      }
+      pending.clear()
     }
   }
 }

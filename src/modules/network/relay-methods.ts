@@ -2,6 +2,7 @@ import { wakuRelay } from '../../net/delivery/index.ts'
 import type { RelayValidator, RelayVerdict, WakuRelay, WakuRelayInit } from '../../net/delivery/index.ts'
 import type { MethodTable, ModuleContext } from '../../sdk/index.ts'
 import { NetworkConfigError, NetworkParamsError } from './errors.ts'
+import { PendingReplies } from './pending-replies.ts'
 
 /**
  * Waku relay (src/net/delivery) as the network module offers it to other modules, at message level. It is a second
@@ -60,27 +61,16 @@ function text (value: unknown, name: string): string {
 
 /** The relay methods of the network module, over its relay service. */
 export function relayMethods (ctx: ModuleContext, relay: WakuRelay): { methods: MethodTable, stop: () => void } {
-  const pending = new Map<string, (verdict: RelayVerdict) => void>()
+  // No window of its own: the relay's validation deadline aborts the wait (then the message is ignored).
+  const pending = new PendingReplies<RelayVerdict>({ max: MAX_PENDING_VERDICTS })
   const validated = new Set<string>()
-  let nextId = 0
 
-  const bridge: RelayValidator = async (m, options) => await new Promise<RelayVerdict>((resolve) => {
-    if (pending.size >= MAX_PENDING_VERDICTS) {
-      resolve('ignore')
-      return
-    }
-    const id = `${Date.now().toString(36)}-${(nextId++).toString(36)}`
-    const signal = options.signal
-    const done = (verdict: RelayVerdict): void => {
-      pending.delete(id)
-      signal?.removeEventListener('abort', onAbort)
-      resolve(verdict)
-    }
-    const onAbort = (): void => { done('ignore') }
-    signal?.addEventListener('abort', onAbort, { once: true })
-    pending.set(id, done)
+  const bridge: RelayValidator = async (m, options) => {
+    if (pending.full) return 'ignore'
+    const { id, answer } = pending.open({ signal: options.signal })
     ctx.emit('relay:message', { id, topic: m.topic, data: Uint8Array.from(m.data), msgId: m.msgId, from: m.from })
-  })
+    return (await answer) ?? 'ignore'
+  }
 
   const onAccepted = (e: CustomEvent<{ topic: string, data: Uint8Array, msgId: string, from: string }>): void => {
     const m = e.detail
@@ -118,9 +108,7 @@ export function relayMethods (ctx: ModuleContext, relay: WakuRelay): { methods: 
       handler: (p: { id: string, verdict: RelayVerdict }) => {
         const id = text(p?.id, 'id')
         if (p.verdict !== 'accept' && p.verdict !== 'reject' && p.verdict !== 'ignore') throw new NetworkParamsError('"verdict" must be accept, reject or ignore')
-        const done = pending.get(id)
-        done?.(p.verdict)
-        return { found: done !== undefined }
+        return { found: pending.answer(id, p.verdict) }
       }
     },
     relayPublish: {
@@ -152,7 +140,7 @@ export function relayMethods (ctx: ModuleContext, relay: WakuRelay): { methods: 
     methods,
     stop: () => {
       relay.removeEventListener('message', onAccepted)
-      for (const done of [...pending.values()]) done('ignore')
+      pending.clear()
     }
   }
 }

@@ -7,6 +7,7 @@ import type { StreamOpener } from '../../net/delivery/index.ts'
 import type { MethodTable, ModuleContext } from '../../sdk/index.ts'
 import { NetworkParamsError } from './errors.ts'
 import type { NetworkLibp2p } from './network-node.ts'
+import { PendingReplies } from './pending-replies.ts'
 
 /**
  * Request/response protocols for other modules: one length-prefixed request and one length-prefixed response per
@@ -54,9 +55,8 @@ function target (p: { peerId?: unknown, multiaddr?: unknown }): PeerId | Multiad
 }
 
 export function requestMethods (ctx: ModuleContext, node: NetworkLibp2p): { methods: MethodTable, stop: () => Promise<void> } {
-  const pending = new Map<string, (data: Uint8Array | undefined) => void>()
+  const pending = new PendingReplies<Uint8Array>({ max: MAX_PENDING_REQUESTS, windowMs: RESPOND_WINDOW_MS })
   const handled = new Set<string>()
-  let nextId = 0
   const opener: StreamOpener = { openStream: async (peer, protocol, options) => await node.dialProtocol(peer, protocol, options) }
 
   const methods: MethodTable = {
@@ -69,12 +69,8 @@ export function requestMethods (ctx: ModuleContext, node: NetworkLibp2p): { meth
         if (handled.size >= MAX_HANDLED_PROTOCOLS) throw new NetworkParamsError(`at most ${MAX_HANDLED_PROTOCOLS} protocols can be served this way`)
         await node.handle(protocol, (stream, connection) => {
           void serveRequest(stream, async (data) => {
-            if (pending.size >= MAX_PENDING_REQUESTS) return undefined
-            const id = `${Date.now().toString(36)}-${(nextId++).toString(36)}`
-            const answer = new Promise<Uint8Array | undefined>((resolve) => {
-              const timer = setTimeout(() => { pending.delete(id); resolve(undefined) }, RESPOND_WINDOW_MS)
-              pending.set(id, (d) => { clearTimeout(timer); pending.delete(id); resolve(d) })
-            })
+            if (pending.full) return undefined
+            const { id, answer } = pending.open()
             // A plain copy: the frame may be a view into a pooled Buffer, which must not travel to another module.
             ctx.emit('protocol:request', { id, protocol, from: connection.remotePeer.toString(), data: Uint8Array.from(data) })
             return await answer
@@ -97,9 +93,7 @@ export function requestMethods (ctx: ModuleContext, node: NetworkLibp2p): { meth
       handler: (p: { id: string, data: Uint8Array }) => {
         const id = text(p?.id, 'id')
         if (!(p.data instanceof Uint8Array)) throw new NetworkParamsError('"data" must be a Uint8Array')
-        const done = pending.get(id)
-        done?.(p.data)
-        return { found: done !== undefined }
+        return { found: pending.answer(id, p.data) }
       }
     },
     request: {
@@ -120,7 +114,7 @@ export function requestMethods (ctx: ModuleContext, node: NetworkLibp2p): { meth
   return {
     methods,
     stop: async () => {
-      for (const done of [...pending.values()]) done(undefined)
+      pending.clear()
       for (const protocol of handled) await node.unhandle(protocol).catch(() => {})
       handled.clear()
     }
