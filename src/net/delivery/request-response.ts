@@ -2,6 +2,7 @@ import * as lp from 'it-length-prefixed'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { combineSignals, raceSignal } from '../../common/index.ts'
+import { drained } from '../streams/index.ts'
 import type { AbortOptions } from '../../common/index.ts'
 import { MAX_FRAME_BYTES, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { DeliveryRequestFailedError } from './errors.ts'
@@ -15,21 +16,9 @@ export interface StreamOpener {
   openStream: (peer: PeerId | Multiaddr, protocol: string, options?: AbortOptions) => Promise<Stream>
 }
 
-async function waitForDrain (stream: Stream, signal?: AbortSignal): Promise<void> {
-  await raceSignal(new Promise<void>((resolve) => {
-    const done = (): void => {
-      stream.removeEventListener('drain', done)
-      stream.removeEventListener('close', done)
-      resolve()
-    }
-    stream.addEventListener('drain', done)
-    stream.addEventListener('close', done)
-  }), signal)
-}
-
 /** Writes one length-prefixed frame. */
 export async function writeFrame (stream: Stream, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
-  if (!stream.send(lp.encode.single(bytes))) await waitForDrain(stream, signal)
+  if (!stream.send(lp.encode.single(bytes))) await drained(stream, signal)
 }
 
 /** Reads one length-prefixed frame, or undefined when the stream ends first. */

@@ -19,7 +19,7 @@ import type { PeerRef } from './routing-table.ts'
 import { systemClock } from './transport.ts'
 import type { Clock, DiscoveryTransport } from './transport.ts'
 import { checkServiceData, sealAdvertisement } from './xpr.ts'
-import { streamChunks } from '../streams/index.ts'
+import { drained, streamChunks } from '../streams/index.ts'
 
 /** A provider of a capability, from a verified advertisement. */
 export interface ServiceProvider {
@@ -96,18 +96,6 @@ function ipOf (ma: Multiaddr): string | undefined {
 
 function withoutPeerId (ma: Multiaddr): Multiaddr {
   return ma.getComponents().some(c => c.code === CODE_P2P) ? ma.decapsulateCode(CODE_P2P) : ma
-}
-
-async function waitForDrain (stream: Stream, signal?: AbortSignal): Promise<void> {
-  await raceSignal(new Promise<void>((resolve) => {
-    const done = (): void => {
-      stream.removeEventListener('drain', done)
-      stream.removeEventListener('close', done)
-      resolve()
-    }
-    stream.addEventListener('drain', done)
-    stream.addEventListener('close', done)
-  }), signal)
 }
 
 /**
@@ -290,7 +278,7 @@ export class CapabilityDiscoveryService extends EventTarget implements Capabilit
         stream.abort(new RequestFailedError('discovery request refused: malformed, or over the requester\'s rate'))
         return
       }
-      if (!stream.send(lp.encode.single(response))) await waitForDrain(stream)
+      if (!stream.send(lp.encode.single(response))) await drained(stream)
     }
     await stream.close()
   }
@@ -305,7 +293,7 @@ export class CapabilityDiscoveryService extends EventTarget implements Capabilit
     let stream: Stream | undefined
     try {
       stream = await connectionManager.openStream(peerId, this.protocol, { signal: options.signal })
-      if (!stream.send(lp.encode.single(bytes))) await waitForDrain(stream, options.signal)
+      if (!stream.send(lp.encode.single(bytes))) await drained(stream, options.signal)
       const reader = lp.decode(stream, { maxDataLength: MAX_MESSAGE_SIZE })[Symbol.asyncIterator]()
       const pending = reader.next()
       // If the signal wins the race, the read is abandoned and rejects once the stream is aborted below.

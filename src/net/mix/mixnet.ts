@@ -672,20 +672,7 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     // The promise may reject before we await it (a failed dispatch); keep that from being an unhandled rejection.
     reply.catch(() => {})
     try {
-      const surbs: Uint8Array[] = []
-      const expiresAt = Date.now() + Math.max(this.init.surbTtlMs, timeoutMs)
-      for (let i = 0; i < surbCount; i++) {
-        const path = sample(returnNodes, this.pathLength - 1)
-        const { surb, secrets } = createSurb({
-          hops: [...path.map(n => n.hop), self],
-          delays: path.map(() => this.meanDelayMs),
-          id: randomBytes(16),
-          replyKey: randomBytes(16),
-          ephemeral: randomBytes(32)
-        })
-        this.surbs.put(secrets, requestId, expiresAt)
-        surbs.push(encodeSurb(surb))
-      }
+      const surbs = this.makeSurbs(surbCount, returnNodes, self, requestId, Date.now() + Math.max(this.init.surbTtlMs, timeoutMs))
       await this.dispatchTo(target, route, protocol, data, surbs, options)
     } catch (err) {
       this.finishRequest(requestId)
@@ -1258,7 +1245,13 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
     const self = this.selfHop()
     const nodes = this.eligibleNodes(options.exclude ?? [])
     if (nodes.length < this.pathLength - 1) throw new MixNotEnoughNodesError(this.pathLength - 1, nodes.length)
-    const expiresAt = Date.now() + (options.ttlMs ?? this.init.surbTtlMs)
+    const out = this.makeSurbs(count, nodes, self, options.group, Date.now() + (options.ttlMs ?? this.init.surbTtlMs))
+    this.surbListeners.set(options.group, options.onReply)
+    return out
+  }
+
+  /** `count` SURBs back to `self`, each over its own random return path from `nodes`; their secrets kept under `group`. */
+  private makeSurbs (count: number, nodes: NodeEntry[], self: PathHop, group: string, expiresAt: number): Uint8Array[] {
     const out: Uint8Array[] = []
     for (let i = 0; i < count; i++) {
       const path = sample(nodes, this.pathLength - 1)
@@ -1269,10 +1262,9 @@ export class MixnetService extends TypedEventEmitter<MixnetEvents> implements Mi
         replyKey: randomBytes(16),
         ephemeral: randomBytes(32)
       })
-      this.surbs.put(secrets, options.group, expiresAt)
+      this.surbs.put(secrets, group, expiresAt)
       out.push(encodeSurb(surb))
     }
-    this.surbListeners.set(options.group, options.onReply)
     return out
   }
 

@@ -1,10 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -14,6 +11,7 @@ import {
   wakuRelay, wakuStore
 } from '../../../src/net/delivery/index.ts'
 import type { RelayRejection, RelayedMessage, WakuLightpush, WakuMessage, WakuRelay, WakuStore } from '../../../src/net/delivery/index.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 type Node = Libp2p<{ identify: unknown, relay: WakuRelay, store: WakuStore, lightpush: WakuLightpush }>
 
@@ -29,10 +27,7 @@ const rejected: RelayRejection[] = []
 
 async function makeNode (name: string): Promise<Node> {
   const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    ...loopbackTcp(),
     services: {
       identify: identify(),
       relay: wakuRelay({ gossipsub: { heartbeatInterval: 300 } }),

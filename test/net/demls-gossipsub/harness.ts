@@ -1,16 +1,14 @@
 import { appendFileSync } from 'node:fs'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { KEEP_ALIVE } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { demlsGossipsub } from '../../../src/net/demls-gossipsub/index.ts'
 import type { DemlsGossipsub } from '../../../src/net/demls-gossipsub/index.ts'
 import { SqliteStore, loadCipherSuite, topicsFor } from '../../../src/crypto/demls/index.ts'
 import type { CiphersuiteImpl, ClientOptions, DemlsClient, DemlsGroup, GroupConfigInit } from '../../../src/crypto/demls/index.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 export type DemlsNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: ReturnType<ReturnType<typeof gossipsub>>, demls: DemlsGossipsub }>
 
@@ -58,10 +56,7 @@ export class Peer {
     suite ??= await loadCipherSuite()
     this.store = new SqliteStore(this.storePath)
     this.node = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      ...loopbackTcp(),
       services: {
         identify: identify(),
         pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 500, doPX: false }),

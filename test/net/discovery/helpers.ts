@@ -1,16 +1,14 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { capabilityDiscovery } from '../../../src/net/discovery/index.ts'
 import type { CapabilityDiscovery, CapabilityDiscoveryInit } from '../../../src/net/discovery/index.ts'
 import { waitFor } from '../../../src/common/index.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 export interface TestNode {
   libp2p: Libp2p<{ discovery: CapabilityDiscovery }>
@@ -51,10 +49,7 @@ export async function startTestNode (options: NodeOptions = {}): Promise<TestNod
   }
   const libp2p = await createLibp2p({
     privateKey: options.privateKey ?? await generateKeyPair('Ed25519'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    ...loopbackTcp(),
     connectionManager: { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 200, maxConnections: 500 },
     // Services are typed per call; this helper only promises `discovery`.
     services: services as never

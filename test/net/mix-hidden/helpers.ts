@@ -1,7 +1,4 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import type { PeerId } from '@libp2p/interface'
@@ -9,6 +6,7 @@ import { mixnet, staticMixNodeSource } from '../../../src/net/mix/index.ts'
 import type { Mixnet, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
 import { HiddenServicesService } from '../../../src/net/mix-hidden/index.ts'
 import type { HiddenMixTransport, HiddenServices, HiddenServicesInit } from '../../../src/net/mix-hidden/index.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 export type HiddenNode = Libp2p<{ mix: Mixnet, hidden: HiddenServices, identify: unknown }>
 
@@ -37,10 +35,7 @@ export async function startHiddenNet (n: number, options: HiddenNetOptions = {})
   const nodes: HiddenNode[] = []
   for (let i = 0; i < n; i++) {
     const node = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      ...loopbackTcp(),
       services: {
         identify: identify(),
         mix: mixnet({ nodeSource: source, ...(options.mix ?? FAST_MIX) }),

@@ -1,7 +1,4 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
@@ -9,6 +6,7 @@ import { basePointMul, encodeAddress } from '../../../src/crypto/sphinx/index.ts
 import type { PathHop } from '../../../src/crypto/sphinx/index.ts'
 import { mixnet, staticMixNodeSource } from '../../../src/net/mix/index.ts'
 import type { MixNodeSource, MixSpamProtection, Mixnet, MixnetEvents, MixnetInit, StaticMixNodeSource } from '../../../src/net/mix/index.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 export type MixNode = Libp2p<{ mix: Mixnet, identify: unknown }>
 
@@ -37,10 +35,7 @@ export async function startMixNet (n: number, init: MixnetInit | ((i: number) =>
   for (let i = 0; i < n; i++) {
     const options = typeof init === 'function' ? init(i) : init
     const node = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      ...loopbackTcp(),
       services: {
         identify: identify(),
         mix: mixnet({ nodeSource: wrap === undefined ? source : wrap(source, i), ...options })

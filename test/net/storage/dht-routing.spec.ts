@@ -1,9 +1,6 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -11,6 +8,7 @@ import { cidToString, storage } from '../../../src/net/storage/index.ts'
 import type { StorageService } from '../../../src/net/storage/index.ts'
 import { tempDir } from '../../helpers/temp-dir.ts'
 import { randomData, until } from './helpers.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 type DhtNode = Libp2p<{ storage: StorageService, dht: { routingTable: { size: number } } }>
 
@@ -26,10 +24,7 @@ describe('providers announced and found through the Kad-DHT (routing: dht)', () 
     const dir = await tempDir('logos-dht-')
     dirs.push(dir)
     const node = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      ...loopbackTcp(),
       services: {
         identify: identify(),
         ping: ping(),

@@ -1,7 +1,4 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
@@ -15,6 +12,7 @@ import type { DownloadStats, Provider } from '../../../src/net/storage/index.ts'
 import { tempDir } from '../../helpers/temp-dir.ts'
 import { randomData, staticRouting, storageNode } from './helpers.ts'
 import type { StorageNode } from './helpers.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 const BS = 65536
 
@@ -43,10 +41,7 @@ async function lyingPeer (data: Uint8Array): Promise<{ node: Libp2p, served: () 
   const tree = new MerkleTree(blocks.map(sha256))
   let served = 0
   const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    ...loopbackTcp(),
     services: { identify: identify() }
   })
   await node.handle(BLOCKEXC_PROTOCOL, (stream: Stream) => {

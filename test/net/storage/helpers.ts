@@ -1,12 +1,10 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import type { PeerId } from '@libp2p/interface'
 import { cidToString, storage } from '../../../src/net/storage/index.ts'
 import type { Provider, ProviderRouting, StorageService, StorageServiceInit } from '../../../src/net/storage/index.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 export type StorageNode = Libp2p<{ storage: StorageService, identify: unknown }>
 
@@ -36,10 +34,7 @@ export async function storageNode (dataDir: string, init: StorageServiceInit & {
   const node = await createLibp2p({
     // Started below, once `node` is set: the service announces its datasets as it starts.
     start: false,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    ...loopbackTcp(),
     services: {
       identify: identify(),
       storage: storage({ dataDir, routing, ...init })

@@ -1,20 +1,15 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Stream } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { streamChunks } from '../../../src/net/streams/index.ts'
+import { loopbackTcp } from '../loopback.ts'
 
 const PROTOCOL = '/test/chunks/1'
 
 async function node (): Promise<Libp2p> {
   return await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()]
+    ...loopbackTcp()
   })
 }
 
