@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
-import type * as Sqlite from 'node:sqlite'
+import { openDatabase } from '../../common/index.ts'
 import { DemlsStoreError } from './errors.ts'
 
 /**
@@ -45,13 +43,8 @@ export class SqliteStore implements DemlsStore {
 
   constructor (path: string) {
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-      // Loaded on first use: node:sqlite prints an experimental-feature warning when it is loaded.
-      const sqlite = process.getBuiltinModule('node:sqlite') as typeof Sqlite
-      this.db = new sqlite.DatabaseSync(path)
+      this.db = openDatabase(path, { synchronous: 'FULL' })
       this.db.exec(`
-        PRAGMA journal_mode = WAL;
-        PRAGMA synchronous = FULL;
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS groups (group_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, record BLOB NOT NULL, updated INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS joins (group_id TEXT PRIMARY KEY, record BLOB NOT NULL);

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
+import type { DatabaseSync } from 'node:sqlite'
+import { openDatabase } from '../../common/index.ts'
 import { DEFAULT_ROOT_WINDOW, DEFAULT_USER_MESSAGE_LIMIT, FIELD_ORDER, MAX_USER_MESSAGE_LIMIT, TREE_DEPTH } from './constants.ts'
 import { RlnGroupError, RlnNotAMemberError } from './errors.ts'
 import { fieldFromHex, fieldToHex } from './field.ts'
@@ -61,11 +60,8 @@ export class MembershipGroup extends EventTarget {
     this.depth = options.depth ?? TREE_DEPTH
     if (!Number.isInteger(this.rootWindow) || this.rootWindow < 1) throw new RangeError('rootWindow must be a positive integer')
     const path = options.path ?? ':memory:'
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.db = new DatabaseSync(path)
+    this.db = openDatabase(path, { synchronous: 'FULL' })
     this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS members (
         idx INTEGER PRIMARY KEY,

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
+import type { DatabaseSync } from 'node:sqlite'
+import { openDatabase } from '../../common/index.ts'
 import { RlnRateLimitedError } from './errors.ts'
 
 /**
@@ -13,11 +12,8 @@ export class MessageIdAllocator {
   private closed = false
 
   constructor (path = ':memory:') {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.db = new DatabaseSync(path)
+    this.db = openDatabase(path, { synchronous: 'FULL' })
     this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
       CREATE TABLE IF NOT EXISTS used (epoch INTEGER NOT NULL, message_id INTEGER NOT NULL, PRIMARY KEY (epoch, message_id));
     `)
   }

@@ -1,6 +1,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises'
 import { stripTypeScriptTypes } from 'node:module'
 import { extname, resolve, sep } from 'node:path'
+import { quietly } from '../../common/index.ts'
 import { INDEX_FILE, MAX_UI_FILE_BYTES, UI_CACHE_FILES } from './constants.ts'
 
 /** What a UI file is served as. TypeScript goes out type-stripped, as JavaScript: the UI has no build step. */
@@ -85,19 +86,8 @@ export function safeRelativePath (pathname: string): string | undefined {
 
 /**
  * Erases the types of a UI file (Node's own stripper: positions are kept, so the browser's line numbers match the
- * source). Node flags the function as experimental with a process warning on first use; that warning is about the
- * API, not about anything the user did, so it is kept off the node's terminal (the call is synchronous, so the
- * filter sees only this call's warnings).
+ * source), without Node's notice that the function is experimental.
  */
 export function stripTypes (code: string): string {
-  const emitWarning = process.emitWarning
-  process.emitWarning = function filtered (this: NodeJS.Process, ...args: Parameters<NodeJS.Process['emitWarning']>) {
-    if (String(args[0]).includes('stripTypeScriptTypes')) return
-    emitWarning.apply(this, args)
-  } as NodeJS.Process['emitWarning']
-  try {
-    return stripTypeScriptTypes(code, { mode: 'strip' })
-  } finally {
-    process.emitWarning = emitWarning
-  }
+  return quietly('stripTypeScriptTypes', () => stripTypeScriptTypes(code, { mode: 'strip' }))
 }

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type * as Sqlite from 'node:sqlite'
+import { openDatabase } from '../../common/index.ts'
 import { Reader, Writer, decodeMlsBytes } from './crypto.ts'
 import type { OwnKeyPackage } from './crypto.ts'
 import { MAX_KEY_PACKAGES, MAX_SEEN_HASHES } from './constants.ts'
@@ -51,13 +50,8 @@ export class ChatStore {
 
   constructor (path: string) {
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-      // Loaded on first use: node:sqlite prints an experimental-feature warning when it is loaded.
-      const sqlite = process.getBuiltinModule('node:sqlite') as typeof Sqlite
-      this.db = new sqlite.DatabaseSync(path)
+      this.db = openDatabase(path, { synchronous: 'FULL' })
       this.db.exec(`
-        PRAGMA journal_mode = WAL;
-        PRAGMA synchronous = FULL;
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS key_packages (ref TEXT PRIMARY KEY, record BLOB NOT NULL, created INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS conversations (

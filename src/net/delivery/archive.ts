@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type * as Sqlite from 'node:sqlite'
+import { openDatabase } from '../../common/index.ts'
 import {
   ARCHIVE_MAX_AGE_MS, ARCHIVE_MAX_MESSAGES, ARCHIVE_MAX_TIMESTAMP_GAP_MS, STORE_MAX_PAGE
 } from './constants.ts'
@@ -74,13 +73,8 @@ export class MessageArchive {
     this.maxGapMs = options.maxTimestampGapMs ?? ARCHIVE_MAX_TIMESTAMP_GAP_MS
     this.now = options.now ?? Date.now
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-      // Loaded on first use: node:sqlite prints an experimental-feature warning when it is loaded.
-      const sqlite = process.getBuiltinModule('node:sqlite') as typeof Sqlite
-      this.db = new sqlite.DatabaseSync(path)
+      this.db = openDatabase(path, { synchronous: 'NORMAL' })
       this.db.exec(`
-        PRAGMA journal_mode = WAL;
-        PRAGMA synchronous = NORMAL;
         CREATE TABLE IF NOT EXISTS messages (
           hash BLOB PRIMARY KEY,
           pubsub_topic TEXT NOT NULL,

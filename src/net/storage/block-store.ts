@@ -1,8 +1,7 @@
 import { mkdirSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
-import type * as NodeSqlite from 'node:sqlite'
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import { loadSqlite } from '../../common/index.ts'
 import { DEFAULT_BLOCK_TTL_MS, DEFAULT_QUOTA_BYTES, MAINTENANCE_BATCH, STORE_FILE } from './constants.ts'
 import { StorageQuotaExceededError } from './errors.ts'
 
@@ -14,29 +13,6 @@ import { StorageQuotaExceededError } from './errors.ts'
  * A quota bounds the bytes of block data (manifests included); every block has an expiry (the TTL from its last
  * store or completed download), and a maintenance pass deletes expired blocks and manifests in bounded batches.
  */
-
-let sqlite: typeof NodeSqlite | undefined
-
-/**
- * node:sqlite, loaded when the first store opens (not when this file is imported: the network module imports it in
- * every node). Node flags the module as experimental with a process warning on first load; that warning is about the
- * API, not about anything the user did, so it is kept off the node's terminal (the load is synchronous, so the
- * filter sees only this load's warnings).
- */
-function loadSqlite (): typeof NodeSqlite {
-  if (sqlite !== undefined) return sqlite
-  const emitWarning = process.emitWarning
-  process.emitWarning = function filtered (this: NodeJS.Process, ...args: Parameters<NodeJS.Process['emitWarning']>) {
-    if (String(args[0]).includes('SQLite')) return
-    emitWarning.apply(this, args)
-  } as NodeJS.Process['emitWarning']
-  try {
-    sqlite = createRequire(import.meta.url)('node:sqlite') as typeof NodeSqlite
-    return sqlite
-  } finally {
-    process.emitWarning = emitWarning
-  }
-}
 
 export interface BlockStoreOptions {
   quotaBytes?: number
