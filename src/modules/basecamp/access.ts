@@ -1,4 +1,5 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { presentedCredential, sameSecret } from '../../common/index.ts'
 import { LOOPBACK_HOSTS, SECRET_BYTES } from './constants.ts'
 import { BasecampOriginRefusedError, BasecampSecretInvalidError, BasecampSecretMissingError } from './errors.ts'
 
@@ -13,19 +14,13 @@ export function newSecret (): string {
  * of 127.0.0.1, so any other local server the browser talks to would receive it.
  */
 export function presentedSecret (authorization: string | undefined, url: URL): string | undefined {
-  if (authorization !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
-    if (m !== null) return m[1]
-  }
-  return url.searchParams.get('secret') ?? undefined
+  return presentedCredential(authorization, url, 'secret')
 }
 
 /** Throws BasecampSecretMissingError or BasecampSecretInvalidError; compares in constant time. */
 export function checkSecret (presented: string | undefined, secret: string): void {
   if (presented === undefined || presented === '') throw new BasecampSecretMissingError()
-  const a = Buffer.from(presented)
-  const b = Buffer.from(secret)
-  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new BasecampSecretInvalidError()
+  if (!sameSecret(presented, secret)) throw new BasecampSecretInvalidError()
 }
 
 /**

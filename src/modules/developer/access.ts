@@ -1,6 +1,7 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { chmod, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { presentedCredential, sameSecret } from '../../common/index.ts'
 import { writeFileAtomic } from '../../sdk/index.ts'
 import { LOOPBACK_HOSTS, TOKEN_BYTES, TOKEN_FILE, TOKEN_FILE_MODE } from './constants.ts'
 import { DevOriginRefusedError, DevTokenInvalidError, DevTokenMissingError } from './errors.ts'
@@ -36,19 +37,13 @@ export async function readToken (folder: string): Promise<string> {
 
 /** The token a request presents: `Authorization: Bearer <token>`, or `?token=` (browsers cannot set WebSocket headers). */
 export function presentedToken (authorization: string | undefined, url: URL): string | undefined {
-  if (authorization !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
-    if (m !== null) return m[1]
-  }
-  return url.searchParams.get('token') ?? undefined
+  return presentedCredential(authorization, url, 'token')
 }
 
 /** Throws DevTokenMissingError or DevTokenInvalidError; compares in constant time. */
 export function checkToken (presented: string | undefined, token: string): void {
   if (presented === undefined || presented === '') throw new DevTokenMissingError()
-  const a = Buffer.from(presented)
-  const b = Buffer.from(token)
-  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new DevTokenInvalidError()
+  if (!sameSecret(presented, token)) throw new DevTokenInvalidError()
 }
 
 /**
