@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { bn254 } from '@noble/curves/bn254.js'
 import initZerokit, { hash as zerokitHash, poseidonHash as zerokitPoseidon } from '@waku/zerokit-rln-wasm'
 import fc from 'fast-check'
-import { DatabaseSync } from 'node:sqlite'
+import { openDatabase } from '../../../src/common/index.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   EpochClock, FIELD_ORDER, MembershipGroup, MerkleTree, MessageIdAllocator, NullifierLog, RLN_PROOF_BYTES,
@@ -235,7 +235,7 @@ describe('membership group', () => {
     again.close()
 
     // The tree's nodes are stored; a store whose nodes do not give the last root is rebuilt from the members.
-    const db = new DatabaseSync(path)
+    const db = openDatabase(path, { synchronous: 'FULL' })
     const stored = (db.prepare('SELECT COUNT(*) AS n FROM nodes').get() as { n: number }).n
     expect(stored).toBeGreaterThan(20)
     db.prepare('DELETE FROM nodes WHERE level >= 10').run()
