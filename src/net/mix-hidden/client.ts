@@ -7,7 +7,7 @@ import { decodeMixAddress, encodeMixAddress } from './address.ts'
 import { blindPublicKey } from './blinding.ts'
 import { toHex } from './bytes.ts'
 import {
-  CONNECT_ATTEMPTS, DIRECTORY_TIMEOUT_MS, FETCH_PARALLEL, HIDDEN_SERVICES_CODEC, INTRO_ACCEPT_TIMEOUT_MS, INTRO_ACK_SURBS,
+  CONNECT_ATTEMPTS, FETCH_PARALLEL, HIDDEN_SERVICES_CODEC, INTRO_ACCEPT_TIMEOUT_MS, INTRO_ACK_SURBS,
   INTRO_CLIENT_SURBS, MAX_CACHED_DESCRIPTORS, MAX_MESSAGE_BYTES, MAX_PENDING_REQUESTS, REQUEST_TIMEOUT_MS, SESSION_IDLE_MS,
   SURB_WAIT_MS
 } from './constants.ts'
@@ -155,7 +155,7 @@ export class HiddenClient {
   private async fetchFrom (dir: DirectoryNode, discKey: Uint8Array, signal: AbortSignal): Promise<Uint8Array | undefined> {
     if (dir.self) return this.ctx.store.get(discKey)
     try {
-      return decodeDescriptorResult(await exchange(this.ctx, dir.node, encodeFetch(discKey), { timeoutMs: DIRECTORY_TIMEOUT_MS, signal }))
+      return decodeDescriptorResult(await exchange(this.ctx, dir.node, encodeFetch(discKey), { timeoutMs: this.ctx.directoryTimeoutMs, signal }))
     } catch (err) {
       if (signal.aborted) throw err
       this.ctx.reject(err)

@@ -72,6 +72,12 @@ export const HSDIR_REPLICAS = 4
 export const FETCH_PARALLEL = 2
 /** How long to wait for a directory's answer to a publish or a fetch. */
 export const DIRECTORY_TIMEOUT_MS = 20_000
+/**
+ * Attempts per directory when publishing: a mixnet loses packets now and then (a relay restarting, a full queue), and
+ * each attempt takes a fresh path, so a lost publish is sent again rather than leaving a replica missing for the
+ * 60 to 120 minutes until the next republish. A directory that answers "stale" or "invalid" is not asked again.
+ */
+export const PUBLISH_ATTEMPTS = 3
 /** Descriptors one directory node stores at most. */
 export const MAX_STORED_DESCRIPTORS = 4096
 /** The largest descriptor: it must travel in one SURB reply (3968 bytes) and one forward packet with a SURB. */

@@ -16,6 +16,8 @@ export interface HiddenContext {
   self: PeerId
   now: () => number
   epochLengthMs: number
+  /** How long a publish or fetch waits for a directory's answer. */
+  directoryTimeoutMs: number
   entropy: (epoch: bigint) => Uint8Array
   store: DescriptorStore
   log: Logger

@@ -7,7 +7,7 @@ import type { MixInternalMessage } from '../mix/index.ts'
 import { normalizeMixAddress } from './address.ts'
 import { HiddenClient } from './client.ts'
 import type { HiddenRequestOptions, LookupOptions } from './client.ts'
-import { EPOCH_LENGTH_MS, HIDDEN_SERVICES_CODEC, MAX_INTRO_SERVICES, MAX_STORED_DESCRIPTORS, SWEEP_INTERVAL_MS } from './constants.ts'
+import { DIRECTORY_TIMEOUT_MS, EPOCH_LENGTH_MS, HIDDEN_SERVICES_CODEC, MAX_INTRO_SERVICES, MAX_STORED_DESCRIPTORS, SWEEP_INTERVAL_MS } from './constants.ts'
 import type { HiddenContext } from './context.ts'
 import { defaultPublicEntropy, epochOf } from './descriptor.ts'
 import type { OpenedDescriptor } from './descriptor.ts'
@@ -45,6 +45,8 @@ export interface HiddenServicesInit {
   maxIntroServices?: number
   /** Descriptors this node stores as a directory at most. */
   maxStoredDescriptors?: number
+  /** How long a publish or a fetch waits for a directory's answer through the mixnet (default 20 s). */
+  directoryTimeoutMs?: number
 }
 
 export interface HiddenStats {
@@ -117,6 +119,7 @@ export class HiddenServicesService extends TypedEventEmitter<HiddenServicesEvent
       self: this.components.peerId,
       now,
       epochLengthMs,
+      directoryTimeoutMs: this.initOptions.directoryTimeoutMs ?? DIRECTORY_TIMEOUT_MS,
       entropy,
       store: new DescriptorStore({
         now,

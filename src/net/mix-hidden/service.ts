@@ -7,9 +7,9 @@ import { blindSigningKey, generateSigningKey, sha256, signingKeyFromSeed } from 
 import type { SigningKey } from './blinding.ts'
 import { toHex } from './bytes.ts'
 import {
-  ACCEPT_DELAY_MS, DESCRIPTOR_VALIDITY_S, DIRECTORY_TIMEOUT_MS, HANDLER_TIMEOUT_MS, HIDDEN_SERVICES_CODEC, INTRO_ESTABLISH_ATTEMPTS,
+  ACCEPT_DELAY_MS, DESCRIPTOR_VALIDITY_S, HANDLER_TIMEOUT_MS, HIDDEN_SERVICES_CODEC, INTRO_ESTABLISH_ATTEMPTS,
   INTRO_ESTABLISH_TIMEOUT_MS, INTRO_MAX_MISSED_REFRESHES, INTRO_POINT_COUNT, INTRO_REFRESH_MS, INTRO_SURB_MAX,
-  INTRO_SURB_TTL_MS, MAX_SESSIONS, REPLAY_CACHE_SIZE, REPUBLISH_MAX_MS, REPUBLISH_MIN_MS, SERVICE_INTRO_BURST,
+  INTRO_SURB_TTL_MS, MAX_SESSIONS, PUBLISH_ATTEMPTS, REPLAY_CACHE_SIZE, REPUBLISH_MAX_MS, REPUBLISH_MIN_MS, SERVICE_INTRO_BURST,
   SERVICE_INTRO_RATE_PER_SECOND, SESSION_IDLE_MS
 } from './constants.ts'
 import { RESPONSE_STATUS, decodeRequest, encodeResponse, exchange, otherNodes, responsibleDirectories, shuffle } from './context.ts'
@@ -69,6 +69,8 @@ export interface PublishResult {
   revision: bigint
   stored: number
   tried: number
+  /** Sends beyond the first, to directories whose first attempt got no answer or failed on the way. */
+  retries: number
   ms: number
 }
 
@@ -409,20 +411,25 @@ export class HostedService {
     })
     const discKey = discoveryKey(blinded.publicKey, this.ctx.entropy(epoch))
     const dirs = responsibleDirectories(this.ctx, discKey)
+    const signal = combineSignals([options.signal, this.controller.signal])
+    let retries = 0
     const outcomes = await Promise.all(dirs.map(async dir => {
-      try {
-        if (dir.self) {
-          this.ctx.store.put(discKey, descriptor)
-          return true
+      if (dir.self) {
+        this.ctx.store.put(discKey, descriptor)
+        return true
+      }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const m = await exchange(this.ctx, dir.node, encodePublish(discKey, descriptor), { timeoutMs: this.ctx.directoryTimeoutMs, signal })
+          return decodeStatus(MSG.publishAck, m) === PUBLISH_STATUS.stored
+        } catch (err) {
+          this.ctx.reject(err)
+          if (attempt >= PUBLISH_ATTEMPTS || signal.aborted || this.stopped) return false
+          retries++
         }
-        const m = await exchange(this.ctx, dir.node, encodePublish(discKey, descriptor), { timeoutMs: DIRECTORY_TIMEOUT_MS, signal: combineSignals([options.signal, this.controller.signal]) })
-        return decodeStatus(MSG.publishAck, m) === PUBLISH_STATUS.stored
-      } catch (err) {
-        this.ctx.reject(err)
-        return false
       }
     }))
-    return { epoch, revision, stored: outcomes.filter(Boolean).length, tried: dirs.length, ms: performance.now() - started }
+    return { epoch, revision, stored: outcomes.filter(Boolean).length, tried: dirs.length, retries, ms: performance.now() - started }
   }
 
   /** hs 8.3: republish after a random 60 to 120 minutes, and right after an epoch change. */

@@ -12,12 +12,13 @@ import type { HiddenNet, HiddenNode } from './helpers.ts'
 const CODEC = HIDDEN_DEFAULTS.HIDDEN_SERVICES_CODEC
 
 /** What each node does wrong when armed: the test turns misbehaviour on and off per node. */
-const armed = { replayIntroduce2: new Set<number>(), tamperIntroduce2: new Set<number>(), tamperRendezvous: new Set<number>() }
+const armed = { replayIntroduce2: new Set<number>(), tamperIntroduce2: new Set<number>(), tamperRendezvous: new Set<number>(), losePublish: new Set<number>() }
 
 /**
  * A node's view of its mix service with hooks for a misbehaving introduction point or rendezvous node: it can send
  * an Introduce2 it forwarded once more through a fresh intro-SURB the service sends it, flip a bit of an Introduce2
- * it forwards, or flip a bit of a Rendezvous payload it relays.
+ * it forwards, flip a bit of a Rendezvous payload it relays, or lose the next descriptor it is sent as a directory (as a
+ * lost packet would).
  */
 function misbehaving (inner: HiddenMixTransport, i: number): HiddenMixTransport {
   let saved: Uint8Array | undefined
@@ -29,6 +30,10 @@ function misbehaving (inner: HiddenMixTransport, i: number): HiddenMixTransport 
     dropSurbs: (group) => { inner.dropSurbs(group) },
     handleInternal: (codec, handler) => {
       inner.handleInternal(codec, async (msg) => {
+        if (armed.losePublish.has(i) && msg.data[0] === MSG.publishDescriptor) {
+          armed.losePublish.delete(i)
+          return
+        }
         if (armed.replayIntroduce2.has(i) && msg.data[0] === MSG.introSurbs && saved !== undefined && msg.surbs.length > 1) {
           // Keep one of the fresh intro-SURBs for the replay (and out of the introduction point's own supply).
           const again = saved
@@ -167,4 +172,20 @@ describe('the service and the session refuse what a misbehaving relay does', () 
     // The session was given up; the next request introduces itself again and gets through.
     expect(Array.from(await C.services.hidden.request(service.address, '/test/adv/1', new Uint8Array(0)))).toEqual([1])
   })
+})
+
+describe('publishing descriptors through a lossy mixnet', () => {
+  it('a directory that lost the descriptor is sent it again on a fresh path, so every replica holds it', async () => {
+    for (const i of everyone) armed.losePublish.add(i)
+    const storedBefore = net.nodes.reduce((n, x) => n + x.services.hidden.getStats().storedDescriptors, 0)
+    const results = await service.publish()
+    for (const i of everyone) armed.losePublish.delete(i)
+    for (const r of results) {
+      expect(r.stored).toBe(4)
+      // Every directory but S itself lost the first copy: each was sent a second one.
+      expect(r.retries).toBeGreaterThanOrEqual(3)
+    }
+    expect(rejected(S, 'ERR_TIMEOUT')).toBeGreaterThanOrEqual(3)
+    expect(net.nodes.reduce((n, x) => n + x.services.hidden.getStats().storedDescriptors, 0)).toBe(storedBefore)
+  }, 30_000)
 })

@@ -19,6 +19,9 @@ export interface HiddenNet {
 /** Short delays, no cover: the protocol is what these tests look at. */
 export const FAST_MIX: MixnetInit = { meanDelayMs: 5, senderDelayMs: 5, exitDelayMs: 5, cover: { strategy: 'none' }, keyRotationIntervalMs: 0, allowPrivateDestinations: true }
 
+/** A lost publish or fetch is retried after this long instead of the 20 s default, as loopback answers in milliseconds. */
+const FAST_DIRECTORY_TIMEOUT_MS = 5_000
+
 export interface HiddenNetOptions {
   mix?: MixnetInit
   hidden?: (i: number) => HiddenServicesInit
@@ -42,7 +45,7 @@ export async function startHiddenNet (n: number, options: HiddenNetOptions = {})
         hidden: (components: { peerId: PeerId, mix: Mixnet }) => new HiddenServicesService({
           peerId: components.peerId,
           mix: options.wrap === undefined ? components.mix : options.wrap(components.mix, i)
-        }, options.hidden?.(i) ?? {})
+        }, { directoryTimeoutMs: FAST_DIRECTORY_TIMEOUT_MS, ...options.hidden?.(i) })
       }
     })
     nodes.push(node as unknown as HiddenNode)
