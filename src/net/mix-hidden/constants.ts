@@ -75,7 +75,8 @@ export const DIRECTORY_TIMEOUT_MS = 20_000
 /**
  * Attempts per directory when publishing: a mixnet loses packets now and then (a relay restarting, a full queue), and
  * each attempt takes a fresh path, so a lost publish is sent again rather than leaving a replica missing for the
- * 60 to 120 minutes until the next republish. A directory that answers "stale" or "invalid" is not asked again.
+ * 60 to 120 minutes until the next republish. A directory that answers "stale" or "invalid" is not asked again; "stale"
+ * to a second copy means the first one got there (its answer was what got lost), so it counts as stored.
  */
 export const PUBLISH_ATTEMPTS = 3
 /** Descriptors one directory node stores at most. */

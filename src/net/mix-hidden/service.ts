@@ -421,7 +421,9 @@ export class HostedService {
       for (let attempt = 1; ; attempt++) {
         try {
           const m = await exchange(this.ctx, dir.node, encodePublish(discKey, descriptor), { timeoutMs: this.ctx.directoryTimeoutMs, signal })
-          return decodeStatus(MSG.publishAck, m) === PUBLISH_STATUS.stored
+          const status = decodeStatus(MSG.publishAck, m)
+          // "Stale" to a second copy: the first arrived after all, only its answer was slow or lost.
+          return status === PUBLISH_STATUS.stored || (attempt > 1 && status === PUBLISH_STATUS.stale)
         } catch (err) {
           this.ctx.reject(err)
           if (attempt >= PUBLISH_ATTEMPTS || signal.aborted || this.stopped) return false

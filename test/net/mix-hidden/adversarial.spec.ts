@@ -12,13 +12,15 @@ import type { HiddenNet, HiddenNode } from './helpers.ts'
 const CODEC = HIDDEN_DEFAULTS.HIDDEN_SERVICES_CODEC
 
 /** What each node does wrong when armed: the test turns misbehaviour on and off per node. */
-const armed = { replayIntroduce2: new Set<number>(), tamperIntroduce2: new Set<number>(), tamperRendezvous: new Set<number>(), losePublish: new Set<number>() }
+const armed = { replayIntroduce2: new Set<number>(), tamperIntroduce2: new Set<number>(), tamperRendezvous: new Set<number>(), losePublish: new Set<number>(), losePublishAck: new Set<number>() }
+/** Discovery keys whose first publish each node lost already (a node loses one copy per key: one per epoch published). */
+const lost = new Set<string>()
 
 /**
  * A node's view of its mix service with hooks for a misbehaving introduction point or rendezvous node: it can send
  * an Introduce2 it forwarded once more through a fresh intro-SURB the service sends it, flip a bit of an Introduce2
- * it forwards, flip a bit of a Rendezvous payload it relays, or lose the next descriptor it is sent as a directory (as a
- * lost packet would).
+ * it forwards, flip a bit of a Rendezvous payload it relays, or, as a directory, lose the first copy of a descriptor
+ * it is sent, or the answer to the next one it stores (as a lost packet would).
  */
 function misbehaving (inner: HiddenMixTransport, i: number): HiddenMixTransport {
   let saved: Uint8Array | undefined
@@ -31,8 +33,11 @@ function misbehaving (inner: HiddenMixTransport, i: number): HiddenMixTransport 
     handleInternal: (codec, handler) => {
       inner.handleInternal(codec, async (msg) => {
         if (armed.losePublish.has(i) && msg.data[0] === MSG.publishDescriptor) {
-          armed.losePublish.delete(i)
-          return
+          const key = `${i}:${Buffer.from(msg.data.subarray(1, 33)).toString('hex')}`
+          if (!lost.has(key)) {
+            lost.add(key)
+            return
+          }
         }
         if (armed.replayIntroduce2.has(i) && msg.data[0] === MSG.introSurbs && saved !== undefined && msg.surbs.length > 1) {
           // Keep one of the fresh intro-SURBs for the replay (and out of the introduction point's own supply).
@@ -52,6 +57,7 @@ function misbehaving (inner: HiddenMixTransport, i: number): HiddenMixTransport 
       })
     },
     sendViaSurb: async (surb, message, options) => {
+      if (message[0] === MSG.publishAck && armed.losePublishAck.delete(i)) return
       if (message[0] === MSG.introduce2) {
         if (armed.replayIntroduce2.has(i)) saved = Uint8Array.from(message)
         if (armed.tamperIntroduce2.has(i)) {
@@ -187,5 +193,15 @@ describe('publishing descriptors through a lossy mixnet', () => {
     }
     expect(rejected(S, 'ERR_TIMEOUT')).toBeGreaterThanOrEqual(3)
     expect(net.nodes.reduce((n, x) => n + x.services.hidden.getStats().storedDescriptors, 0)).toBe(storedBefore)
+  }, 30_000)
+
+  it('a directory whose answer got lost is sent the descriptor again, and its "stale" counts as stored', async () => {
+    for (const i of everyone) armed.losePublishAck.add(i)
+    const before = rejected(S, 'ERR_TIMEOUT')
+    const results = await service.publish()
+    for (const i of everyone) armed.losePublishAck.delete(i)
+    for (const r of results) expect(r.stored).toBe(4)
+    expect(results.reduce((n, r) => n + r.retries, 0)).toBeGreaterThanOrEqual(3)
+    expect(rejected(S, 'ERR_TIMEOUT')).toBeGreaterThanOrEqual(before + 3)
   }, 30_000)
 })
