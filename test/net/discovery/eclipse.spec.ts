@@ -106,7 +106,9 @@ describe('lookup against Sybil registrars (a rare capability)', () => {
     // Every verified ad is kept: the result is still full, the honest provider among Sybil ones.
     expect(ids).toHaveLength(defaults.fLookup)
     expect(new Set(ids).size).toBe(ids.length)
-    expect(r.messages).toBe(6)
+    // The 5 registrars of b_0, then the close one; the provider it names in closerPeers may be asked too (and fail, as
+    // it serves nothing here) when its key falls in a bucket not yet walked.
+    expect(r.messages - r.failures).toBe(6)
     expect(r.announced.map(p => p.ad.peerIdString).sort()).toEqual([...ids].sort())
 
     // The spec's stopping rule (every ad counts): the four Sybils' 40 ads end the walk in b_0.
