@@ -79,7 +79,7 @@ describe('key rotation', () => {
   it('re-advertises the new key and keeps the old one through its grace period', async () => {
     const keys = Array.from({ length: 5 }, () => new Uint8Array(randomBytes(32)))
     const advertised: string[] = []
-    net = await startMixNet(5, i => ({ ...FAST, mixPrivateKey: keys[i], keyGraceMs: 1000 }), (source, i) => ({
+    net = await startMixNet(5, i => ({ ...FAST, mixPrivateKey: keys[i], keyGraceMs: 3000 }), (source, i) => ({
       getNodes: () => source.getNodes(),
       advertise: async (key) => { if (i === 2) advertised.push(Buffer.from(key).toString('hex')) }
     }))
@@ -90,6 +90,11 @@ describe('key rotation', () => {
     const hops = nodes.map((n, i) => hopOf(n, keys[i] as Uint8Array))
     const got: string[] = []
     await (nodes[4] as MixNode).services.mix.handle('/test/rot/1', ({ data }) => { got.push(Buffer.from(data).toString()) })
+    // One packet first, so the connections along the path are open before the grace period starts to run.
+    const stream = await (nodes[0] as MixNode).dialProtocol((nodes[1] as MixNode).getMultiaddrs(), '/mix/1.0.0')
+    const path = [hops[1], hops[2], hops[3]] as PathHop[]
+    stream.send(encodeFrame(packetFor(path, hops[4] as PathHop, '/test/rot/1', Buffer.from('before'))))
+    await waitUntil(() => got.includes('before'))
     const rotated = nextEvent(relay.services.mix, 'key:rotated')
     const fresh = await relay.services.mix.rotateKey()
     expect(Buffer.from((await rotated).publicKey).equals(Buffer.from(fresh))).toBe(true)
@@ -97,13 +102,11 @@ describe('key rotation', () => {
     expect(advertised[1]).toBe(Buffer.from(fresh).toString('hex'))
 
     // A packet built with the old key (senders have not heard of the new one yet) still goes through.
-    const stream = await (nodes[0] as MixNode).dialProtocol((nodes[1] as MixNode).getMultiaddrs(), '/mix/1.0.0')
-    const path = [hops[1], hops[2], hops[3]] as PathHop[]
     stream.send(encodeFrame(packetFor(path, hops[4] as PathHop, '/test/rot/1', Buffer.from('old key, in grace'))))
     await waitUntil(() => got.includes('old key, in grace'))
 
     // After the grace period the old key is gone; the new one (once announced) works.
-    await new Promise(resolve => setTimeout(resolve, 1100))
+    await new Promise(resolve => setTimeout(resolve, 3100))
     const rejected = nextEvent(relay.services.mix, 'packet:rejected')
     stream.send(encodeFrame(packetFor(path, hops[4] as PathHop, '/test/rot/1', Buffer.from('old key, too late'))))
     expect((await rejected).code).toBe('ERR_SPHINX_BAD_MAC')
