@@ -113,6 +113,9 @@ describe('storage over real TCP between js-libp2p nodes', () => {
     expect(shared.table.get(key)?.size).toBe(2) // B announced it once it had it all
 
     const C = await node()
+    // Connected to both before it starts: otherwise A, asked first for the manifest, may serve every block before B's
+    // connection is up.
+    await Promise.all([A, B].map(async p => await C.dial(p.getMultiaddrs())))
     let stats: DownloadStats | undefined
     const progress: number[] = []
     const info = await C.services.storage.fetch(key, { onStats: (s) => { stats = s }, onProgress: (p) => { progress.push(p.blocksDone) } })
@@ -168,7 +171,7 @@ describe('storage over real TCP between js-libp2p nodes', () => {
     let X = await node({}, xDir)
     const { cid } = await X.services.storage.store(data)
     const key = cidToString(cid)
-    const C = await node({ pipelineDepth: 1, stallTimeoutMs: 1500 })
+    const C = await node({ pipelineDepth: 1, stallTimeoutMs: 5000 })
     let have = 0
     let stopping: Promise<void> | undefined
     const first = C.services.storage.fetch(key, {
