@@ -50,10 +50,12 @@ describe('hidden services on a devnet of full Logos nodes (network module method
       expect(seen[0]?.address).toBe(address)
       expect(seen[0]?.protocol).toBe('/test/hidden/echo/1')
       // The next request uses the session (rendezvous nodes, no introduction).
+      const introductions = (await C.kernel.call('network', 'hiddenInfo') as { counters: Record<string, number> }).counters['client.introductions']
+      expect(introductions).toBeGreaterThanOrEqual(1)
       const again = await C.kernel.call('network', 'hiddenRequest', { address, protocol: '/test/hidden/echo/1', payload: Uint8Array.of(1, 2) }, { timeout: 60_000 }) as { data: Uint8Array }
       expect(Array.from(again.data)).toEqual([2, 1])
       const info = await C.kernel.call('network', 'hiddenInfo') as { counters: Record<string, number> }
-      expect(info.counters['client.introductions']).toBe(1)
+      expect(info.counters['client.introductions']).toBe(introductions)
       const lookup = await C.kernel.call('network', 'hiddenLookup', { address }, { timeout: 60_000 }) as { introPoints: string[], restricted: boolean }
       expect(lookup.introPoints.sort()).toEqual([...introPoints].sort())
       expect(lookup.restricted).toBe(false)

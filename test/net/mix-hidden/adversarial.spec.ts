@@ -125,11 +125,11 @@ describe('introduction points refuse what hs 7.2 and 9.3 say they must', () => {
     const unknownBefore = rejected(X, 'ERR_HS_UNKNOWN_INTRO')
     await C.services.mix.sendToExit(infoOf(X), CODEC, introduce(generateSigningKey().key.publicKey))
     await waitUntil(() => rejected(X, 'ERR_HS_UNKNOWN_INTRO') === unknownBefore + 1)
-    // 80 introductions at once: 4 go through (one intro-SURB each), the rest of the burst of 20 (and what the bucket
+    // 200 introductions at once: 4 go through (one intro-SURB each), the rest of the burst of 20 (and what the bucket
     // refills while they arrive, 10 per second) find no intro-SURB, and the others are over the rate limit.
     const before = { fwd: counter(X, 'introductionsForwarded'), none: rejected(X, 'ERR_HS_NO_INTRO_SURB'), rate: rejected(X, 'ERR_HS_RATE_LIMITED') }
-    await Promise.all(Array.from({ length: 80 }, async () => { await C.services.mix.sendToExit(infoOf(X), CODEC, introduce(auth.publicKey)) }))
-    await waitUntil(() => counter(X, 'introductionsForwarded') + rejected(X, 'ERR_HS_NO_INTRO_SURB') + rejected(X, 'ERR_HS_RATE_LIMITED') - before.fwd - before.none - before.rate === 80)
+    await Promise.all(Array.from({ length: 200 }, async () => { await C.services.mix.sendToExit(infoOf(X), CODEC, introduce(auth.publicKey)) }))
+    await waitUntil(() => counter(X, 'introductionsForwarded') + rejected(X, 'ERR_HS_NO_INTRO_SURB') + rejected(X, 'ERR_HS_RATE_LIMITED') - before.fwd - before.none - before.rate === 200)
     expect(counter(X, 'introductionsForwarded') - before.fwd).toBe(4)
     expect(rejected(X, 'ERR_HS_NO_INTRO_SURB') - before.none).toBeGreaterThanOrEqual(16)
     expect(rejected(X, 'ERR_HS_RATE_LIMITED') - before.rate).toBeGreaterThanOrEqual(1)

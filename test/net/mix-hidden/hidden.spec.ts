@@ -60,10 +60,12 @@ describe('a hidden service over the mixnet, on real js-libp2p nodes (TCP loopbac
     expect(hex(reply)).toBe(hex(Uint8Array.from(data).reverse()))
     expect(S.services.hidden.getStats().sessions).toBe(1)
     // A second request rides the session: no new introduction, through rendezvous nodes both ways.
+    const introductions = C.services.hidden.getStats().counters['client.introductions']
+    expect(introductions).toBeGreaterThanOrEqual(1)
     const relayedBefore = sumCounter('rendezvousRelayed')
     const second = await C.services.hidden.request(service.address, '/test/echo/1', Uint8Array.of(1, 2, 3))
     expect(Array.from(second)).toEqual([3, 2, 1])
-    expect(C.services.hidden.getStats().counters['client.introductions']).toBe(1)
+    expect(C.services.hidden.getStats().counters['client.introductions']).toBe(introductions)
     expect(sumCounter('rendezvousRelayed')).toBeGreaterThanOrEqual(relayedBefore + 2)
 
     // What identifies S: its peer id, its mix key, its address as a multiaddr and as a Sphinx hop address.
