@@ -33,9 +33,6 @@ async function codeOf (p: Promise<unknown>): Promise<string | undefined> {
 }
 
 beforeAll(async () => {
-  // The double signal below must fall in the epoch of the first message (600 s): start afresh near an epoch's end.
-  const left = 600_000 - (Date.now() % 600_000)
-  if (left < 90_000) await new Promise(resolve => setTimeout(resolve, left + 500))
   const resources = await resolveResources({ path: testResourcesDir(), download: false })
   const identity = createIdentity()
   const options = { resources, identity, rlnIdentifier: WAKU_RLN_IDENTIFIER, epoch: { periodSeconds: 600, maxGap: 1 }, rootWindow: 50, workers: 1, lightWorkers: 1, precompute: 0 }
@@ -48,7 +45,13 @@ beforeAll(async () => {
   verifierRln.addEventListener('slashed', (e) => { slashed.push((e as CustomEvent<SlashedEvent>).detail) })
   relay = rlnRelayOver(verifierRln)
   rogue = rlnRelayOver(rogueRln)
-}, 240_000)
+  // Proving keys loaded before any message is stamped: a first proof must not spend its 20 s timestamp budget on it.
+  await Promise.all([verifierRln.loaded(), rogueRln.loaded()])
+  // The double signal below must fall in the epoch of the first message (600 s), with room for every test of the
+  // file on a loaded machine: start afresh near an epoch's end.
+  const left = 600_000 - (Date.now() % 600_000)
+  if (left < 180_000) await new Promise(resolve => setTimeout(resolve, left + 500))
+}, 480_000)
 
 afterAll(async () => {
   await Promise.all([verifierRln?.stop(), rogueRln?.stop()])
