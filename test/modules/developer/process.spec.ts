@@ -20,8 +20,8 @@ let moduleDir: string
 let child: ChildProcess
 let node: { url: string, token: string }
 
+/** The manifest last: a watcher that reloads between two writes sees the new version only with every file written. */
 async function writeShapes (formula: string, version: string): Promise<void> {
-  await writeFile(join(moduleDir, 'module.json'), JSON.stringify({ name: 'shapes', version, entry: './index.ts' }))
   await writeFile(join(moduleDir, 'index.ts'), [
     'import { area } from \'./lib/area.ts\'',
     'import { unit } from \'./lib/unit.ts\'',
@@ -29,6 +29,7 @@ async function writeShapes (formula: string, version: string): Promise<void> {
     ''
   ].join('\n'))
   await writeFile(join(moduleDir, 'lib/area.ts'), `export function area (r) { return ${formula} }\n`)
+  await writeFile(join(moduleDir, 'module.json'), JSON.stringify({ name: 'shapes', version, entry: './index.ts' }))
 }
 
 async function cli (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
