@@ -164,7 +164,8 @@ describe('downloads resume', () => {
         const data = await readFile(join(repo.dir, path))
         res.writeHead(200, { 'content-length': data.length })
         await new Promise(resolve => res.write(data.subarray(0, Math.floor(data.length / 2)), resolve))
-        await new Promise(resolve => setTimeout(resolve, 20))
+        // Long enough for the client to take in the half it was sent, even on a loaded machine.
+        await new Promise(resolve => setTimeout(resolve, 200))
         res.destroy()
         return true
       }
