@@ -5,12 +5,11 @@
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { COUNTER_DIR, devCall, eventually, FIXTURES, HAS_CHROMIUM, launchBrowser, parseLink, SLOW_DIR, startNodeProcess } from './harness.ts'
+import { COUNTER_DIR, devCall, eventually, FIXTURES, fixedPort, HAS_CHROMIUM, launchBrowser, parseLink, SLOW_DIR, startNodeProcess } from './harness.ts'
 import type { NodeProcess } from './harness.ts'
 
 interface Row { name: string, state: string, pid?: number, restarts: number }
@@ -21,19 +20,11 @@ let browser: { context: BrowserContext, close: () => Promise<void> }
 /** Uncaught exceptions of every page: a test fails on any. */
 const pageErrors: string[] = []
 
-async function freePort (): Promise<number> {
-  const server = createNetServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
-
 beforeAll(async () => {
   if (!HAS_CHROMIUM) return
   dataDir = await mkdtemp(join(tmpdir(), 'logos-basecamp-browser-'))
   // A fixed port, so that the page outlives a restart of the node (and meets the new run's secret).
-  await writeFile(join(dataDir, 'config.json'), JSON.stringify({ modules: { basecamp: { config: { port: await freePort() } } } }))
+  await writeFile(join(dataDir, 'config.json'), JSON.stringify({ modules: { basecamp: { config: { port: await fixedPort() } } } }))
   ;[node, browser] = await Promise.all([startNodeProcess(dataDir), launchBrowser()])
 })
 

@@ -1,18 +1,9 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runCli } from '../../helpers/run-cli.ts'
-import { startNodeProcess } from './harness.ts'
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
+import { fixedPort, startNodeProcess } from './harness.ts'
 
 async function probe (base: string, secret: string): Promise<number> {
   return (await fetch(new URL('session', base), { method: 'POST', headers: { authorization: `Bearer ${secret}` } })).status
@@ -21,7 +12,7 @@ async function probe (base: string, secret: string): Promise<number> {
 describe('logos start and Basecamp', () => {
   it('prints the Basecamp link with a secret that only this run has; `logos basecamp` prints it again', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'logos-basecamp-cli-'))
-    const port = await freePort()
+    const port = await fixedPort()
     await writeFile(join(dataDir, 'config.json'), JSON.stringify({ modules: { basecamp: { config: { port } } } }))
     const first = await startNodeProcess(dataDir)
     try {

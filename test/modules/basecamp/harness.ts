@@ -3,7 +3,8 @@
  * JSON-RPC 2.0) with fetch and the `ws` package; they share no code with src/modules/basecamp.
  */
 import type { ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -150,6 +151,30 @@ export async function launchBrowser (): Promise<{ context: BrowserContext, close
 }
 
 /** Polls until `check` passes (returns without throwing), or throws its last error after `timeoutMs`. */
+/**
+ * A free port for a node that must keep it across a restart: taken below the kernel's ephemeral range, so that no
+ * other test's listen(0) in the meantime can be handed the same one while the node is down.
+ */
+export async function fixedPort (): Promise<number> {
+  // Linux's default range starts at 32768; elsewhere (no /proc) that default stands.
+  const range = existsSync('/proc/sys/net/ipv4/ip_local_port_range') ? readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8') : ''
+  const low = Number(range.trim().split(/\s+/)[0]) || 32768
+  const from = Math.max(1024, Math.min(20_000, low - 2_000))
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from))
+    const server = createServer()
+    const bound = await new Promise<boolean>(resolve => {
+      server.once('error', () => { resolve(false) })
+      server.listen(port, '127.0.0.1', () => { resolve(true) })
+    })
+    if (bound) {
+      await new Promise(resolve => server.close(resolve))
+      return port
+    }
+  }
+  throw new Error('no free port below the ephemeral range')
+}
+
 export async function eventually<T> (check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
