@@ -415,8 +415,13 @@ export class HostedService {
     let retries = 0
     const outcomes = await Promise.all(dirs.map(async dir => {
       if (dir.self) {
-        this.ctx.store.put(discKey, descriptor)
-        return true
+        try {
+          this.ctx.store.put(discKey, descriptor)
+          return true
+        } catch (err) {
+          this.ctx.reject(err)
+          return false
+        }
       }
       for (let attempt = 1; ; attempt++) {
         try {
