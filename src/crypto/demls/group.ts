@@ -122,6 +122,8 @@ interface HistoryEntry {
   proposalCount: number
   committer: Uint8Array
   byEpochSteward: boolean
+  /** Our requests this commit carried (so left the outbox): a rollback of it puts them back. */
+  retired: OutboxItem[]
 }
 
 interface FreezeRound {
@@ -300,7 +302,8 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     if (origin !== undefined) {
       g.history.push({
         epoch: origin.epoch, preState: undefined, preGov: undefined, preStateBytes: undefined, wire: undefined,
-        hash: origin.candidateHash, proposalCount: origin.proposalCount, committer: origin.committer, byEpochSteward: origin.byEpochSteward
+        hash: origin.candidateHash, proposalCount: origin.proposalCount, committer: origin.committer, byEpochSteward: origin.byEpochSteward,
+        retired: []
       })
     }
     g.persist()
@@ -324,7 +327,9 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       hash: h.hash,
       proposalCount: h.proposalCount,
       committer: h.committer,
-      byEpochSteward: h.byEpochSteward
+      byEpochSteward: h.byEpochSteward,
+      // Not persisted: after a restart, a rollback of a commit that carried our request does not bring it back.
+      retired: []
     }))
     g.outbox = r.outbox.map(o => ({ payload: o.payload, attempts: o.attempts, digest: undefined }))
     for (const w of r.welcomes) g.storeWelcome(w)
@@ -1696,7 +1701,8 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       hash: entry.hash,
       proposalCount: entry.certDigests.length,
       committer: entry.committer,
-      byEpochSteward: entry.byEpochSteward
+      byEpochSteward: entry.byEpochSteward,
+      retired: []
     }
     this.history = this.history.filter(x => x.epoch < preEpoch)
     this.history.push(h)
@@ -1727,9 +1733,10 @@ export class DemlsGroup extends Emitter<GroupEvents> {
     for (const d of [...this.approved.keys()]) if (!this.sessions.has(d)) this.approved.delete(d)
     this.pendingVotes.clear()
     this.voteDue.clear()
-    for (const item of this.outbox) if (item.digest !== undefined && committed.has(item.digest)) item.attempts = MAX_REPROPOSALS + 1
+    // Retired items keep their digest: if a rollback puts them back, the better commit may carry the same proposal.
+    h.retired = this.outbox.filter(item => item.digest !== undefined && committed.has(item.digest))
+    this.outbox = this.outbox.filter(o => !h.retired.includes(o) && o.attempts <= MAX_REPROPOSALS && !this.outboxObsolete(o.payload))
     for (const item of this.outbox) item.digest = undefined
-    this.outbox = this.outbox.filter(o => o.attempts <= MAX_REPROPOSALS && !this.outboxObsolete(o.payload))
     for (const [ref, k] of this.keyPackages) if (this.byId.has(toHex(k.decoded.memberId))) this.keyPackages.delete(ref)
     if (entry.body.welcome !== undefined) {
       const w = this.storeWelcome({ commit: announced(h), refs: entry.welcomeRefs, welcome: entry.body.welcome })
@@ -1891,9 +1898,13 @@ export class DemlsGroup extends Emitter<GroupEvents> {
       welcomeRefs: await this.welcomeRefs(body.certificates)
     }
     if (this.rank(this.rankOf(entry), h) >= 0) return
-    // Roll back: restore the state of that epoch and apply the better commit.
+    // Roll back: restore the state of that epoch and apply the better commit. Our requests the undone commits carried
+    // go back to the outbox: the better commit may have left them out, and then they are proposed again.
     this.mls = h.preState
     this.gov = h.preGov
+    for (const undone of this.history.filter(x => x.epoch >= env.epoch)) {
+      this.outbox.push(...undone.retired)
+    }
     this.history = this.history.filter(x => x.epoch < env.epoch)
     this.refreshMembers()
     this.sessions.clear()

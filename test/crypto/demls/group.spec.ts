@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { defaultCryptoProvider } from 'ts-mls'
 import {
-  loadCipherSuite, bytesEqual, candidateKey, commitProposals, generateStewardList, sealCandidate, toHex, encodeEnvelope, coversEpoch
+  loadCipherSuite, bytesEqual, candidateKey, commitProposals, generateStewardList, sealCandidate, toHex, encodeEnvelope, coversEpoch,
+  memberIdOf
 } from '../../../src/crypto/demls/index.ts'
 import type { Certificate, DemlsGroup, GroupConfigInit } from '../../../src/crypto/demls/index.ts'
 import { FAST, Hub, converged } from './hub.ts'
@@ -154,6 +155,44 @@ describe('De-MLS group (in-process network, real MLS)', () => {
     expect(new Set(rest.map(n => winners.get(n.name)))).toEqual(new Set([toHex(backup.client.memberId)]))
     expect(rest[0]?.group('g').epoch).toBe(epoch + 1)
   }, 60_000)
+
+  it('a request carried by a commit that lost to a better one is proposed again by its owner', async () => {
+    const hub = new Hub(25)
+    // The epoch steward commits only p's request; the backup all but p's: its candidate carries more and wins.
+    const roles = { steward: undefined as Uint8Array | undefined, backup: undefined as Uint8Array | undefined, p: undefined as Uint8Array | undefined }
+    const ownedByP = (c: Certificate): boolean => roles.p !== undefined && bytesEqual(memberIdOf(c.header.owner), roles.p)
+    const policy: PolicyFor = self => certs => {
+      if (roles.steward !== undefined && bytesEqual(self(), roles.steward)) return certs.filter(ownedByP)
+      if (roles.backup !== undefined && bytesEqual(self(), roles.backup)) return certs.filter(c => !ownedByP(c))
+      return certs
+    }
+    const nodes = await buildGroup(hub, 8, { ...FAST, snMax: 3 }, 'k', policy)
+    await untilCovered(hub, nodes, true)
+    const g = nodes[0]?.group('g') as DemlsGroup
+    const steward = node(nodes, g.epochSteward)
+    const backup = node(nodes, g.backupSteward)
+    const [p, q, v1, v2, v3] = nodes.filter(n => n !== steward && n !== backup) as [Node, Node, Node, Node, Node]
+    Object.assign(roles, { steward: steward.client.memberId, backup: backup.client.memberId, p: p.client.memberId })
+    const epoch = g.epoch
+    const applied: string[] = []
+    p.group('g').on('epoch', e => { applied.push(`${e.epoch}${e.rollback ? ' rollback' : ''} by ${toHex(e.committer)}`) })
+    await Promise.all([p.group('g').remove(v1.client.memberId), q.group('g').remove(v2.client.memberId), q.group('g').remove(v3.client.memberId)])
+    await hub.until(() => [steward, backup].every(n => n.group('g').proposals().filter(x => x.decision === true).length === 3), 10_000, 50)
+    // p sees the steward's candidate (its own request) but not the backup's until it applied the first.
+    hub.filter = (from, to, topic) => !(from === backup && to === p && topic !== 'app')
+    try {
+      await Promise.all([steward.group('g').commitNow(), backup.group('g').commitNow()])
+      await hub.until(() => p.group('g').epoch > epoch, 10_000, 50)
+    } finally {
+      hub.filter = undefined
+    }
+    // p rolls back to the better commit, which left its request out: it proposes it again, and v1 goes too.
+    const rest = nodes.filter(n => n !== v1 && n !== v2 && n !== v3)
+    await hub.until(() => [v1, v2, v3].every(v => !v.has('g')) && converged(rest, 'g'))
+    expect(applied.slice(0, 2)).toEqual([`${epoch + 1} by ${toHex(steward.client.memberId)}`, `${epoch + 1} rollback by ${toHex(backup.client.memberId)}`])
+    // v1's removal came in a later epoch (an election may come in between).
+    expect(applied.length).toBeGreaterThanOrEqual(3)
+  }, 120_000)
 
   it('a steward that drops proposals is scored down, overridden by the backup, and removed', async () => {
     const hub = new Hub(14)
