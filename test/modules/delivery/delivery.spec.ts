@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { delay } from '../../../src/common/index.ts'
 import { Rln, fieldFromHex, fromBytesLE, loadIdentity, poseidon, resolveResources, serializeProof, toBytesLE } from '../../../src/crypto/rln/index.ts'
 import {
@@ -150,17 +150,6 @@ describe('store', () => {
   }, 180_000)
 })
 
-/** Polls `get` until it returns a value (not undefined), at most `timeoutMs` of wall-clock time. */
-async function eventually<T> (what: string, get: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await get()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`${what} within ${timeoutMs} ms`)
-    await delay(100)
-  }
-}
-
 function decodeOrUndefined (data: Uint8Array): WakuMessage | undefined {
   try {
     return decodeWakuMessage(data)
@@ -207,7 +196,8 @@ describe('rate limit', () => {
       if (msLeftInEpoch(epochSeconds) < 180_000) await delay(msLeftInEpoch(epochSeconds) + 1_000)
       const { requestId } = await b.call<{ requestId: string }>('delivery', 'send', { contentTopic: CONTENT, payload: enc(HONEST) })
       await b.waitFor('delivery:message_propagated', p => p.requestId === requestId, 90_000)
-      const honest = await eventually('A did not relay B\'s honest message', () => relayed.map(decodeOrUndefined).find(m => m !== undefined && dec(m.payload) === HONEST))
+      // A relays B's honest message (vi.waitUntil resolves to what the callback found).
+      const honest = await vi.waitUntil(() => relayed.map(decodeOrUndefined).find(m => m !== undefined && dec(m.payload) === HONEST), { timeout: 30_000, interval: 100 })
       expect(honest.proof).toBeDefined()
       const honestProof = decodeRateLimitProof(honest.proof as Uint8Array)
       const epoch = proofEpoch(honestProof)
