@@ -4,24 +4,45 @@ export interface TokenRate {
   burst: number
 }
 
-interface Bucket {
-  tokens: number
-  at: number
+function checkedRate (rate: TokenRate): TokenRate {
+  if (!(rate.perSecond >= 0) || !(rate.burst >= 1)) throw new RangeError('a token rate needs perSecond >= 0 and burst >= 1')
+  return rate
+}
+
+/** One token bucket, full at first. Time comes from the caller, so a simulator's virtual clock drives it as the system clock does. */
+export class TokenBucket {
+  readonly rate: TokenRate
+  private tokens: number
+  private at: number
+
+  constructor (rate: TokenRate, nowMs: number) {
+    this.rate = checkedRate(rate)
+    this.tokens = rate.burst
+    this.at = nowMs
+  }
+
+  /** Takes one token; false when the bucket is empty. */
+  take (nowMs: number): boolean {
+    this.tokens = Math.min(this.rate.burst, this.tokens + Math.max(0, nowMs - this.at) * this.rate.perSecond / 1000)
+    this.at = nowMs
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
 }
 
 /**
  * Token buckets, one per key (a peer id, an IP), bounded to `maxKeys`: the least recently seen is forgotten and
  * comes back with a full bucket, which costs an honest requester nothing and an attacker at most one burst per
- * eviction. Time comes from the caller, so a simulator's virtual clock drives it as the system clock does.
+ * eviction.
  */
 export class TokenBuckets {
   readonly rate: TokenRate
   private readonly maxKeys: number
-  private readonly buckets = new Map<string, Bucket>()
+  private readonly buckets = new Map<string, TokenBucket>()
 
   constructor (rate: TokenRate, maxKeys: number) {
-    if (!(rate.perSecond >= 0) || !(rate.burst >= 1)) throw new RangeError('a token rate needs perSecond >= 0 and burst >= 1')
-    this.rate = rate
+    this.rate = checkedRate(rate)
     this.maxKeys = maxKeys
   }
 
@@ -34,7 +55,7 @@ export class TokenBuckets {
   take (key: string, nowMs: number): boolean {
     let b = this.buckets.get(key)
     if (b === undefined) {
-      b = { tokens: this.rate.burst, at: nowMs }
+      b = new TokenBucket(this.rate, nowMs)
       if (this.buckets.size >= this.maxKeys) {
         const oldest = this.buckets.keys().next()
         if (oldest.done !== true) this.buckets.delete(oldest.value)
@@ -42,13 +63,9 @@ export class TokenBuckets {
     } else {
       // Re-inserted below, so the map's order is least recently seen first.
       this.buckets.delete(key)
-      b.tokens = Math.min(this.rate.burst, b.tokens + Math.max(0, nowMs - b.at) * this.rate.perSecond / 1000)
-      b.at = nowMs
     }
     this.buckets.set(key, b)
-    if (b.tokens < 1) return false
-    b.tokens -= 1
-    return true
+    return b.take(nowMs)
   }
 
   clear (): void {

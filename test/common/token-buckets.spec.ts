@@ -1,5 +1,22 @@
 import { describe, expect, it } from 'vitest'
-import { TokenBuckets } from '../../src/common/index.ts'
+import { TokenBucket, TokenBuckets } from '../../src/common/index.ts'
+
+describe('TokenBucket', () => {
+  it('passes a burst, then the rate, and never saves up more than the burst', () => {
+    const b = new TokenBucket({ perSecond: 10, burst: 20 }, 0)
+    expect(Array.from({ length: 25 }, () => b.take(0)).filter(Boolean)).toHaveLength(20)
+    expect(Array.from({ length: 10 }, () => b.take(500)).filter(Boolean)).toHaveLength(5)
+    expect(Array.from({ length: 30 }, () => b.take(60_500)).filter(Boolean)).toHaveLength(20)
+  })
+
+  it('gains nothing from a clock that goes back', () => {
+    const b = new TokenBucket({ perSecond: 10, burst: 1 }, 1000)
+    expect(b.take(1000)).toBe(true)
+    expect(b.take(0)).toBe(false) // the step back counts as no time, not as negative time
+    expect(b.take(50)).toBe(false) // half a token since the step back
+    expect(b.take(100)).toBe(true) // time after the step back counts
+  })
+})
 
 describe('TokenBuckets', () => {
   it('allows a burst, then refills at the rate', () => {

@@ -1,3 +1,4 @@
+import { TokenBucket } from '../../common/index.ts'
 import type { MixInternalMessage } from '../mix/index.ts'
 import { sha256 } from './blinding.ts'
 import { toHex } from './bytes.ts'
@@ -7,7 +8,7 @@ import {
   HiddenCapacityError, HiddenIntroDuplicateError, HiddenNoIntroSurbError, HiddenRateLimitedError, HiddenReplayError,
   HiddenUnknownIntroError
 } from './errors.ts'
-import { TagCache, TokenBucket } from './limits.ts'
+import { TagCache } from './limits.ts'
 import {
   INTRO_STATUS_OK, MSG, decodeEstablishIntro, decodeIntroSurbs, decodeIntroduce, encodeIntroduce, encodeStatus,
   verifyEstablishIntro, verifyIntroSurbs
@@ -66,7 +67,7 @@ export class IntroPointRole {
       surbs: rest.slice(0, surbMax),
       expiresAt: this.ctx.now() + INTRO_STATE_TTL_MS,
       replay: new TagCache(REPLAY_CACHE_SIZE),
-      bucket: new TokenBucket(INTRO_RATE_PER_SECOND, INTRO_BURST, this.ctx.now)
+      bucket: new TokenBucket({ perSecond: INTRO_RATE_PER_SECOND, burst: INTRO_BURST }, this.ctx.now())
     })
     this.ctx.count('introRegistrations')
     if (ack !== undefined) await this.ctx.transport.sendViaSurb(ack, encodeStatus(MSG.introEstablished, INTRO_STATUS_OK))
@@ -95,7 +96,7 @@ export class IntroPointRole {
     const tag = sha256(m.clientKey)
     if (reg.replay.has(tag)) throw new HiddenReplayError('introduction point')
     reg.replay.add(tag)
-    if (!reg.bucket.take()) throw new HiddenRateLimitedError('introduction point')
+    if (!reg.bucket.take(this.ctx.now())) throw new HiddenRateLimitedError('introduction point')
     const surb = reg.surbs.pop()
     if (surb === undefined) throw new HiddenNoIntroSurbError()
     await this.ctx.transport.sendViaSurb(surb, encodeIntroduce(MSG.introduce2, m))

@@ -32,29 +32,3 @@ export class TagCache {
     this.tags.add(k)
   }
 }
-
-/** A token bucket: `rate` tokens per second, at most `burst` saved up. */
-export class TokenBucket {
-  private tokens: number
-  private last: number
-  private readonly rate: number
-  private readonly burst: number
-  private readonly now: () => number
-
-  constructor (rate: number, burst: number, now: () => number = Date.now) {
-    this.rate = rate
-    this.burst = burst
-    this.tokens = burst
-    this.now = now
-    this.last = now()
-  }
-
-  take (): boolean {
-    const t = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + (t - this.last) * this.rate / 1000)
-    this.last = t
-    if (this.tokens < 1) return false
-    this.tokens -= 1
-    return true
-  }
-}

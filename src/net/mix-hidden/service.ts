@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto'
-import { combineSignals, raceSignal } from '../../common/index.ts'
+import { TokenBucket, combineSignals, raceSignal } from '../../common/index.ts'
 import type { AbortOptions } from '../../common/index.ts'
 import type { MixNodeInfo } from '../mix/index.ts'
 import { encodeMixAddress } from './address.ts'
@@ -22,7 +22,7 @@ import {
   HiddenCapacityError, HiddenNoIntroPointsError, HiddenPublishFailedError, HiddenRateLimitedError, HiddenReplayError,
   HiddenUnknownIntroError
 } from './errors.ts'
-import { TagCache, TokenBucket } from './limits.ts'
+import { TagCache } from './limits.ts'
 import {
   INTRO_STATUS_OK, MSG, PUBLISH_STATUS, decodeIntroduce, decodeStatus, encodeEstablishIntro, encodeIntroSurbs,
   encodePublish, messageType, openIntroduce
@@ -106,7 +106,7 @@ export class HostedService {
     this.hsId = this.identity.publicKey
     this.address = encodeMixAddress(this.hsId)
     this.k = init.introPoints ?? INTRO_POINT_COUNT
-    this.bucket = new TokenBucket(SERVICE_INTRO_RATE_PER_SECOND, SERVICE_INTRO_BURST, ctx.now)
+    this.bucket = new TokenBucket({ perSecond: SERVICE_INTRO_RATE_PER_SECOND, burst: SERVICE_INTRO_BURST }, ctx.now())
   }
 
   /** The introduction points in use (peer ids), for tests and the module's info. */
@@ -289,7 +289,7 @@ export class HostedService {
     const tag = sha256(msg.clientKey)
     if (slot.replay.has(tag)) throw new HiddenReplayError('service')
     if (toHex(msg.authKey) !== toHex(slot.authKey.publicKey)) throw new HiddenUnknownIntroError({ data: { reason: 'auth_key of another introduction point' } })
-    if (!this.bucket.take()) throw new HiddenRateLimitedError('service')
+    if (!this.bucket.take(this.ctx.now())) throw new HiddenRateLimitedError('service')
     const sIntro = dh(slot.serviceKey.privateKey, msg.clientKey)
     const request = openIntroduce(msg, sIntro)
     slot.replay.add(tag)

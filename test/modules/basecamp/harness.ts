@@ -150,7 +150,6 @@ export async function launchBrowser (): Promise<{ context: BrowserContext, close
   }
 }
 
-/** Polls until `check` passes (returns without throwing), or throws its last error after `timeoutMs`. */
 /**
  * A free port for a node that must keep it across a restart: taken below the kernel's ephemeral range, so that no
  * other test's listen(0) in the meantime can be handed the same one while the node is down.
@@ -175,6 +174,7 @@ export async function fixedPort (): Promise<number> {
   throw new Error('no free port below the ephemeral range')
 }
 
+/** Polls until `check` passes (returns without throwing), or throws its last error after `timeoutMs`. */
 export async function eventually<T> (check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
